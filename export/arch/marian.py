@@ -1,0 +1,179 @@
+"""Marian (OPUS-MT) adapter: HF ``MarianMTModel`` -> step-contract modules.
+
+The modules reuse the checkpoint's own ``nn.Linear``/``nn.LayerNorm``/
+embedding objects (no weight copies), and recompute Marian's post-norm
+transformer with an explicit, export-friendly static KV cache.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from pocketmt.export.arch.base import ModelDims, SpecialTokens, StepGraphs
+
+_ACTIVATIONS = {
+    "swish": nn.functional.silu,
+    "silu": nn.functional.silu,
+    "relu": nn.functional.relu,
+    "gelu": nn.functional.gelu,
+}
+
+_NEG = -1e9  # additive mask value; finite so that fp16 paths stay NaN-free later
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    b, s, d = x.shape
+    return x.view(b, s, heads, d // heads).transpose(1, 2)
+
+
+def _merge_heads(x: torch.Tensor) -> torch.Tensor:
+    b, h, s, dh = x.shape
+    return x.transpose(1, 2).reshape(b, s, h * dh)
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """q [B,H,Q,Dh] (already scaled), k/v [B,H,K,Dh], mask additive, broadcastable to [B,H,Q,K]."""
+    scores = torch.matmul(q, k.transpose(-1, -2)) + mask
+    return torch.matmul(torch.softmax(scores, dim=-1), v)
+
+
+class MarianEncoderGraph(nn.Module):
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        cfg = model.config
+        enc = model.model.encoder
+        self.embed_tokens = enc.embed_tokens
+        self.embed_positions = enc.embed_positions
+        self.layers = enc.layers
+        self.cross_layers = nn.ModuleList([layer.encoder_attn for layer in model.model.decoder.layers])
+        self.embed_scale = math.sqrt(cfg.d_model) if cfg.scale_embedding else 1.0
+        self.heads = cfg.encoder_attention_heads
+        self.dec_heads = cfg.decoder_attention_heads
+        self.act = _ACTIVATIONS[cfg.activation_function]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        seq = input_ids.shape[1]
+        h = self.embed_tokens(input_ids) * self.embed_scale
+        h = h + self.embed_positions.weight[:seq].unsqueeze(0)
+        mask = (1.0 - attention_mask.to(h.dtype))[:, None, None, :] * _NEG
+        for layer in self.layers:
+            att = layer.self_attn
+            q = _split_heads(att.q_proj(h) * att.scaling, self.heads)
+            k = _split_heads(att.k_proj(h), self.heads)
+            v = _split_heads(att.v_proj(h), self.heads)
+            h = layer.self_attn_layer_norm(h + att.out_proj(_merge_heads(_attend(q, k, v, mask))))
+            ff = layer.fc2(self.act(layer.fc1(h)))
+            h = layer.final_layer_norm(h + ff)
+        ks = [_split_heads(c.k_proj(h), self.dec_heads) for c in self.cross_layers]
+        vs = [_split_heads(c.v_proj(h), self.dec_heads) for c in self.cross_layers]
+        return torch.stack(ks), torch.stack(vs)
+
+
+class MarianDecoderStepGraph(nn.Module):
+    def __init__(self, model: Any, max_target_len: int) -> None:
+        super().__init__()
+        cfg = model.config
+        dec = model.model.decoder
+        self.embed_tokens = dec.embed_tokens
+        self.embed_positions = dec.embed_positions
+        self.layers = dec.layers
+        self.lm_head = model.lm_head
+        self.register_buffer("final_logits_bias", model.final_logits_bias.detach().clone(), persistent=False)
+        self.embed_scale = math.sqrt(cfg.d_model) if cfg.scale_embedding else 1.0
+        self.heads = cfg.decoder_attention_heads
+        self.act = _ACTIVATIONS[cfg.activation_function]
+        self.register_buffer("cache_positions", torch.arange(max_target_len), persistent=False)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position: torch.Tensor,
+        self_k: torch.Tensor,
+        self_v: torch.Tensor,
+        cross_k: torch.Tensor,
+        cross_v: torch.Tensor,
+        attention_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.embed_tokens(input_ids) * self.embed_scale  # [B,1,D]
+        h = h + self.embed_positions.weight.index_select(0, position).unsqueeze(0)
+        # cache slots before `position` are filled; the new token attends to itself too
+        cache_mask = torch.where(self.cache_positions < position, 0.0, _NEG).to(h.dtype)
+        self_mask = torch.cat([cache_mask, torch.zeros(1, dtype=h.dtype)])[None, None, None, :]
+        cross_mask = (1.0 - attention_mask.to(h.dtype))[:, None, None, :] * _NEG
+        new_ks = []
+        new_vs = []
+        for i, layer in enumerate(self.layers):
+            att = layer.self_attn
+            q = _split_heads(att.q_proj(h) * att.scaling, self.heads)
+            k_new = _split_heads(att.k_proj(h), self.heads)
+            v_new = _split_heads(att.v_proj(h), self.heads)
+            new_ks.append(k_new)
+            new_vs.append(v_new)
+            k = torch.cat([self_k[i], k_new], dim=2)
+            v = torch.cat([self_v[i], v_new], dim=2)
+            h = layer.self_attn_layer_norm(h + att.out_proj(_merge_heads(_attend(q, k, v, self_mask))))
+            catt = layer.encoder_attn
+            q = _split_heads(catt.q_proj(h) * catt.scaling, self.heads)
+            h = layer.encoder_attn_layer_norm(
+                h + catt.out_proj(_merge_heads(_attend(q, cross_k[i], cross_v[i], cross_mask)))
+            )
+            ff = layer.fc2(self.act(layer.fc1(h)))
+            h = layer.final_layer_norm(h + ff)
+        logits = self.lm_head(h[:, 0, :]) + self.final_logits_bias
+        return torch.log_softmax(logits, dim=-1), torch.stack(new_ks), torch.stack(new_vs)
+
+
+def is_marian_config(config: dict[str, Any]) -> bool:
+    return config.get("model_type") == "marian"
+
+
+def build_step_graphs(model: Any, max_target_len: int) -> StepGraphs:
+    cfg = model.config
+    if cfg.encoder_attention_heads != cfg.decoder_attention_heads:
+        raise ValueError("encoder and decoder head counts differ; not supported yet")
+    if getattr(cfg, "share_encoder_decoder_embeddings", True) is False:
+        raise ValueError("separate source/target vocabularies are not supported yet")
+    if max_target_len > cfg.max_position_embeddings:
+        raise ValueError(
+            f"max target length {max_target_len} exceeds the model's {cfg.max_position_embeddings} positions"
+        )
+    model.eval()
+    dims = ModelDims(
+        architecture="marian",
+        d_model=cfg.d_model,
+        encoder_layers=cfg.encoder_layers,
+        decoder_layers=cfg.decoder_layers,
+        attention_heads=cfg.decoder_attention_heads,
+        ffn_dim=cfg.decoder_ffn_dim,
+        vocab_size=cfg.vocab_size,
+    )
+    gen = getattr(model, "generation_config", None)
+    forced_eos = getattr(gen, "forced_eos_token_id", None) is not None or cfg.to_dict().get(
+        "forced_eos_token_id"
+    ) is not None
+    unk = _unk_id(model)
+    special = SpecialTokens(
+        pad_id=cfg.pad_token_id,
+        eos_id=cfg.eos_token_id,
+        unk_id=unk,
+        decoder_start_id=cfg.decoder_start_token_id,
+    )
+    params = sum(p.numel() for p in model.parameters())
+    return StepGraphs(
+        encoder=MarianEncoderGraph(model).eval(),
+        decoder_step=MarianDecoderStepGraph(model, max_target_len).eval(),
+        dims=dims,
+        special=special,
+        max_positions=cfg.max_position_embeddings,
+        forced_eos=forced_eos,
+        parameter_count=params,
+    )
+
+
+def _unk_id(model: Any) -> int:
+    unk = getattr(model.config, "unk_token_id", None)
+    return int(unk) if unk is not None else 1

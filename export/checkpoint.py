@@ -1,0 +1,103 @@
+"""Load: a local Hugging Face Marian checkpoint directory (or a hub id where a hub is reachable)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pocketmt.export.errors import ModelDirError
+
+TOKENIZER_FILES = ("source.spm", "target.spm", "vocab.json")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    config: dict[str, Any]
+    model: Any  # transformers.MarianMTModel
+    source_lang: str
+    target_lang: str
+    vocab: dict[str, int]
+
+
+def resolve_model_dir(name: str | Path) -> Path:
+    path = Path(name)
+    if path.exists():
+        return path
+    if isinstance(name, str) and _HUB_ID.match(name):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(name))
+        except Exception as exc:  # offline, unknown repo, auth: all end the same way for the user
+            raise ModelDirError(f"{name}: not a local folder, and fetching it from the hub failed ({exc})") from exc
+    raise ModelDirError(f"model folder not found: {name}")
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    if not path.is_dir():
+        raise ModelDirError(f"{path}: not a folder")
+    cfg_path = path / "config.json"
+    if not cfg_path.is_file():
+        raise ModelDirError(f"{path}: not a Hugging Face checkpoint (no config.json)")
+    try:
+        config: dict[str, Any] = json.loads(cfg_path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"{cfg_path}: not valid JSON ({exc})") from exc
+    if config.get("model_type") != "marian":
+        raise ModelDirError(
+            f"{path}: not a Marian checkpoint (model_type is {config.get('model_type')!r}; supported: 'marian')"
+        )
+    return config
+
+
+def validate_files(path: Path) -> None:
+    missing = [name for name in TOKENIZER_FILES if not (path / name).is_file()]
+    if missing:
+        raise ModelDirError(f"{path}: Marian checkpoint lacks {', '.join(missing)}")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise ModelDirError(f"{path}: no weights ({' or '.join(WEIGHT_FILES)})")
+
+
+def read_languages(path: Path) -> tuple[str, str]:
+    tok_cfg = path / "tokenizer_config.json"
+    if tok_cfg.is_file():
+        try:
+            data = json.loads(tok_cfg.read_text("utf-8"))
+            src, tgt = data.get("source_lang"), data.get("target_lang")
+            if src and tgt:
+                return str(src), str(tgt)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            pass
+    match = re.search(r"opus-mt-([a-z]{2,3})-([a-z]{2,3})", path.resolve().as_posix())
+    if match:
+        return match.group(1), match.group(2)
+    return "und", "und"
+
+
+def load_checkpoint(name: str | Path) -> Checkpoint:
+    path = resolve_model_dir(name)
+    config = read_config(path)
+    validate_files(path)
+    try:
+        vocab = {str(k): int(v) for k, v in json.loads((path / "vocab.json").read_text("utf-8")).items()}
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, ValueError) as exc:
+        raise ModelDirError(f"{path / 'vocab.json'}: not a piece-to-id mapping ({exc})") from exc
+    for piece in ("<unk>", "</s>", "<pad>"):
+        if piece not in vocab:
+            raise ModelDirError(f"{path / 'vocab.json'}: lacks {piece}")
+    import torch
+    from transformers import MarianMTModel
+
+    try:
+        model = MarianMTModel.from_pretrained(str(path), dtype=torch.float32)
+    except Exception as exc:  # corrupt weights, shape mismatch: one line for the user
+        raise ModelDirError(f"{path}: cannot load Marian weights ({exc})") from exc
+    model.eval()
+    source_lang, target_lang = read_languages(path)
+    return Checkpoint(path, config, model, source_lang, target_lang, vocab)

@@ -1,0 +1,105 @@
+"""Save: the bundle manifest (schema in runtime/manifest.schema.json, described in docs/bundle.md)."""
+
+from __future__ import annotations
+
+import platform
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pocketmt.export.arch.base import StepGraphs
+from pocketmt.export.signatures import ENCODE_INPUTS, ENCODE_OUTPUTS, STEP_INPUTS, STEP_OUTPUTS
+from pocketmt.runtime.integrity import sha256_file
+from pocketmt.runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def producer_versions() -> dict[str, str]:
+    out = {d: _version(d) for d in ("pocketmt", "torch", "executorch", "onnx", "onnxruntime", "transformers")}
+    out["python"] = platform.python_version()
+    out["created"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return out
+
+
+def file_table(folder: Path) -> dict[str, dict[str, Any]]:
+    return {
+        p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
+
+
+def contract(max_batch: int, max_source_len: int) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "encode": {"inputs": ENCODE_INPUTS, "outputs": ENCODE_OUTPUTS},
+        "decode_step": {"inputs": STEP_INPUTS, "outputs": STEP_OUTPUTS},
+        "dynamic_axes": {"batch": [1, max_batch], "src_len": [1, max_source_len]},
+        "cache_layout": "[layer, batch, head, position, head_dim], float32; position axis = max_target_len",
+        "step": "log_probs over the vocabulary for the token at `position`; new_k/new_v are the cache "
+        "entries for `position`, written by the caller into self_k/self_v[:, :, :, position]",
+        "reorder": "after a beam step, gather self_k and self_v along axis 1 (batch) with the parent row "
+        "of each surviving hypothesis; cross_k/cross_v rows of one sentence are identical and stay",
+    }
+
+
+def build_manifest(ckpt: Any, graphs: StepGraphs, options: Any, graph_entries: dict[str, dict[str, Any]],
+                   folder: Path, reference: str, export_check: dict[str, Any]) -> dict[str, Any]:
+    d = graphs.dims
+    s = graphs.special
+    fp32 = "fp32"
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "format": "pocketmt-bundle",
+        "model": {
+            "architecture": d.architecture,
+            "source_lang": ckpt.source_lang,
+            "target_lang": ckpt.target_lang,
+            "d_model": d.d_model,
+            "encoder_layers": d.encoder_layers,
+            "decoder_layers": d.decoder_layers,
+            "attention_heads": d.attention_heads,
+            "head_dim": d.head_dim,
+            "ffn_dim": d.ffn_dim,
+            "vocab_size": d.vocab_size,
+            "parameters": graphs.parameter_count,
+            "source": ckpt.path.name,
+        },
+        "tokens": {
+            "pad_id": ckpt.vocab["<pad>"],
+            "eos_id": ckpt.vocab["</s>"],
+            "unk_id": ckpt.vocab["<unk>"],
+            "decoder_start_id": s.decoder_start_id,
+        },
+        "limits": {
+            "max_source_len": options.max_source_len,
+            "max_target_len": options.max_target_len,
+            "max_batch": options.beam_size,
+        },
+        "decoding": {
+            "default_beam": options.beam_size,
+            "length_penalty": 1.0,
+            "forced_eos": graphs.forced_eos,
+            "banned_ids": [ckpt.vocab["<pad>"]],
+        },
+        "tokenizer": {
+            "kind": "marian-sentencepiece",
+            "source_spm": "source.spm",
+            "target_spm": "target.spm",
+            "vocab": "vocab.json",
+        },
+        "tensor_formats": {"embeddings": fp32, "linear": fp32, "layer_norm": fp32, "lm_head": fp32},
+        "contract": contract(options.beam_size, options.max_source_len),
+        "graphs": graph_entries,
+        "files": file_table(folder),
+        "reference": reference,
+        "export_check": export_check,
+        "producer": producer_versions(),
+    }

@@ -1,0 +1,220 @@
+"""The export pipeline: load -> validate -> transform -> check -> save.
+
+``export_bundle(model, out_dir, ExportOptions(...))`` writes a bundle folder
+(see docs/bundle.md) or raises a one-line ``PocketMTError`` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pocketmt.export.arch.marian import build_step_graphs
+from pocketmt.export.checkpoint import TOKENIZER_FILES, load_checkpoint
+from pocketmt.export.eager import EagerGraphs
+from pocketmt.export.errors import ExportError
+from pocketmt.export.manifest_writer import build_manifest
+from pocketmt.export.self_check import ATOL, RTOL, compare_graphs
+from pocketmt.export.signatures import GraphShapes
+from pocketmt.runtime.beam_search import SearchConfig, beam_search
+from pocketmt.runtime.bundle import Bundle
+from pocketmt.runtime.manifest import MANIFEST_NAME, parse_manifest
+from pocketmt.runtime.step import CachedStepModel, StepGraphs
+from pocketmt.runtime.tokenizer import MarianTokenizer
+
+FORMATS = ("pte", "onnx")
+REFERENCE_FILE = "reference.json"
+# Short everyday sentences recorded (with the eager model's output) for `pocketmt verify`.
+REFERENCE_TEXTS = (
+    "A dog runs through the snow.",
+    "Two young children are playing on the beach.",
+    "The man in the red jacket is reading a newspaper at the station.",
+    "Hello!",
+)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    formats: tuple[str, ...] = FORMATS
+    max_source_len: int = 128
+    max_target_len: int = 128
+    beam_size: int = 4  # default beam, and the largest batch the graphs accept
+    overwrite: bool = False
+
+
+@dataclass
+class ExportReport:
+    bundle: Path
+    seconds: dict[str, float] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _validate_options(options: ExportOptions) -> None:
+    unknown = [f for f in options.formats if f not in FORMATS]
+    if unknown or not options.formats:
+        raise ExportError(f"unknown format {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}")
+    for name in ("max_source_len", "max_target_len", "beam_size"):
+        if getattr(options, name) < 1:
+            raise ExportError(f"{name.replace('_', '-')} must be at least 1")
+
+
+def _reference_samples(tokenizer: MarianTokenizer, eager: CachedStepModel, cfg_greedy: SearchConfig,
+                       cfg_beam: SearchConfig, max_source_len: int) -> list[dict[str, Any]]:
+    samples = []
+    for text in REFERENCE_TEXTS:
+        ids = tokenizer.encode(text)[:max_source_len]
+        ids[-1] = tokenizer.eos_id
+        greedy = beam_search(eager, ids, cfg_greedy)
+        beam = beam_search(eager, ids, cfg_beam)
+        samples.append({
+            "text": text,
+            "source_ids": ids,
+            "max_new_tokens": cfg_greedy.max_new_tokens,
+            "beam_size": cfg_beam.beam_size,
+            "greedy": greedy.tokens,
+            "beam": beam.tokens,
+        })
+    return samples
+
+
+def _probe_ids(vocab_size: int, special: set[int], max_source_len: int) -> list[list[int]]:
+    rng = np.random.default_rng(1234)
+    usable = np.asarray([i for i in range(vocab_size) if i not in special])
+    lengths = sorted({min(3, max_source_len), min(11, max_source_len), max_source_len})
+    return [[int(x) for x in rng.choice(usable, size=n)] for n in lengths]
+
+
+def export_bundle(
+    model: str | Path,
+    out_dir: str | Path,
+    options: ExportOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ExportReport:
+    options = options or ExportOptions()
+    say = progress or (lambda _msg: None)
+    _validate_options(options)
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not options.overwrite:
+        raise ExportError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
+
+    began = time.perf_counter()
+    say("loading checkpoint")
+    ckpt = load_checkpoint(model)
+    try:
+        graphs = build_step_graphs(ckpt.model, options.max_target_len)
+    except ValueError as exc:
+        raise ExportError(f"{ckpt.path}: {exc}") from exc
+    if options.max_source_len > graphs.max_positions:
+        raise ExportError(f"max source length {options.max_source_len} exceeds the model's "
+                          f"{graphs.max_positions} positions")
+    report = ExportReport(out)
+    report.seconds["load"] = time.perf_counter() - began
+    shapes = GraphShapes(graphs.dims, options.beam_size, options.max_source_len, options.max_target_len)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        for name in TOKENIZER_FILES:
+            shutil.copyfile(ckpt.path / name, staging / name)
+        graph_entries: dict[str, dict[str, Any]] = {}
+        if "pte" in options.formats:
+            say("exporting ExecuTorch program (XNNPACK)")
+            t0 = time.perf_counter()
+            from pocketmt.export.to_executorch import export_pte
+
+            graph_entries["executorch"] = export_pte(graphs, shapes, staging / "model.pte")
+            report.seconds["executorch"] = time.perf_counter() - t0
+        if "onnx" in options.formats:
+            say("exporting ONNX graphs")
+            t0 = time.perf_counter()
+            from pocketmt.export.to_onnx import export_onnx
+
+            graph_entries["onnx"] = export_onnx(graphs, shapes, staging)
+            report.seconds["onnx"] = time.perf_counter() - t0
+
+        draft = build_manifest(ckpt, graphs, options, graph_entries, staging, reference=REFERENCE_FILE,
+                               export_check={})
+        manifest = parse_manifest(draft)
+        tokenizer = MarianTokenizer(*(staging / n for n in TOKENIZER_FILES))
+        eager_graphs = EagerGraphs(graphs)
+        eager = CachedStepModel(eager_graphs, manifest)
+        greedy_cfg = _search_config(manifest, 1)
+        beam_cfg = _search_config(manifest, options.beam_size)
+
+        say("recording reference translations")
+        samples = _reference_samples(tokenizer, eager, greedy_cfg, beam_cfg, options.max_source_len)
+        (staging / REFERENCE_FILE).write_text(json.dumps({"made_with": "eager", "samples": samples}, indent=1))
+
+        say("checking exported graphs against eager")
+        t0 = time.perf_counter()
+        special = {manifest.tokens.pad_id, manifest.tokens.eos_id}
+        probes = _probe_ids(graphs.dims.vocab_size, special, options.max_source_len)
+        checks = _check_backends(staging, manifest, eager_graphs, probes, samples, greedy_cfg, beam_cfg,
+                                 graphs.dims, options)
+        report.seconds["check"] = time.perf_counter() - t0
+        report.checks = checks
+
+        final = build_manifest(ckpt, graphs, options, graph_entries, staging, reference=REFERENCE_FILE,
+                               export_check={"atol": ATOL, "rtol": RTOL, "backends": checks})
+        parse_manifest(final)
+        (staging / MANIFEST_NAME).write_text(json.dumps(final, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report.files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
+    report.seconds["total"] = time.perf_counter() - began
+    return report
+
+
+def _search_config(manifest: Any, beam: int) -> SearchConfig:
+    return SearchConfig(
+        beam_size=beam,
+        max_new_tokens=manifest.limits.max_target_len,
+        eos_id=manifest.tokens.eos_id,
+        start_id=manifest.tokens.decoder_start_id,
+        banned_ids=manifest.decoding.banned_ids,
+        length_penalty=manifest.decoding.length_penalty,
+        forced_eos=manifest.decoding.forced_eos,
+    )
+
+
+def _check_backends(staging: Path, manifest: Any, eager: StepGraphs, probes: list[list[int]],
+                    samples: list[dict[str, Any]], greedy_cfg: SearchConfig, beam_cfg: SearchConfig,
+                    dims: Any, options: ExportOptions) -> dict[str, dict[str, Any]]:
+    from pocketmt.runtime.translator import load_graphs
+
+    bundle = Bundle(staging, manifest)
+    results: dict[str, dict[str, Any]] = {}
+    for backend in manifest.backends:
+        exported = load_graphs(bundle, backend)
+        rows = min(2, options.beam_size) if options.beam_size > 1 else 1
+        worst_lp, worst_cross, problems = compare_graphs(
+            backend, exported, eager, probes, options.max_target_len, dims.decoder_layers,
+            dims.attention_heads, dims.head_dim, rows,
+        )
+        model = CachedStepModel(exported, manifest)
+        mismatches = 0
+        for sample in samples:
+            if beam_search(model, sample["source_ids"], greedy_cfg).tokens != sample["greedy"]:
+                mismatches += 1
+            if beam_search(model, sample["source_ids"], beam_cfg).tokens != sample["beam"]:
+                mismatches += 1
+        if mismatches:
+            problems.append(f"{backend}: {mismatches} reference translations differ from eager")
+        if problems:
+            raise ExportError(f"refusing to write the bundle: {problems[0]} (tolerance atol={ATOL}, rtol={RTOL})")
+        results[backend] = {"max_abs_log_prob_diff": worst_lp, "max_abs_cross_kv_diff": worst_cross,
+                            "reference_token_mismatches": mismatches}
+    return results

@@ -1,0 +1,64 @@
+"""Example inputs and dynamic axes of the two graphs, shared by every exporter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.export import Dim
+
+from pocketmt.export.arch.base import ModelDims
+
+ENCODE_INPUTS = ["input_ids", "attention_mask"]
+ENCODE_OUTPUTS = ["cross_k", "cross_v"]
+STEP_INPUTS = ["input_ids", "position", "self_k", "self_v", "cross_k", "cross_v", "attention_mask"]
+STEP_OUTPUTS = ["log_probs", "new_k", "new_v"]
+
+
+@dataclass(frozen=True)
+class GraphShapes:
+    dims: ModelDims
+    max_batch: int
+    max_source_len: int
+    max_target_len: int
+
+    def _axes(self) -> tuple[Any, Any]:
+        # min 1: a phone translates one sentence greedily with batch 1
+        batch = Dim("batch", min=1, max=max(2, self.max_batch))
+        src = Dim("src_len", min=1, max=max(2, self.max_source_len))
+        return batch, src
+
+    def encode_example(self) -> tuple[torch.Tensor, ...]:
+        ids = torch.full((2, 5), 3, dtype=torch.long)
+        return ids, torch.ones_like(ids)
+
+    def encode_dynamic(self) -> tuple[dict[int, Any], ...]:
+        batch, src = self._axes()
+        return {0: batch, 1: src}, {0: batch, 1: src}
+
+    def step_example(self) -> tuple[torch.Tensor, ...]:
+        d = self.dims
+        cache = (d.decoder_layers, 2, d.attention_heads, self.max_target_len, d.head_dim)
+        cross = (d.decoder_layers, 2, d.attention_heads, 5, d.head_dim)
+        return (
+            torch.full((2, 1), 3, dtype=torch.long),
+            torch.tensor([1], dtype=torch.long),
+            torch.zeros(cache),
+            torch.zeros(cache),
+            torch.zeros(cross),
+            torch.zeros(cross),
+            torch.ones((2, 5), dtype=torch.long),
+        )
+
+    def step_dynamic(self) -> tuple[dict[int, Any] | None, ...]:
+        batch, src = self._axes()
+        return (
+            {0: batch},
+            None,
+            {1: batch},
+            {1: batch},
+            {1: batch, 3: src},
+            {1: batch, 3: src},
+            {0: batch, 1: src},
+        )

@@ -1,0 +1,50 @@
+"""Transform: the step graphs -> ``encoder.onnx`` and ``decoder_step.onnx`` (torch.onnx dynamo exporter)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from pathlib import Path
+
+import torch
+
+from pocketmt.export.arch.base import StepGraphs
+from pocketmt.export.signatures import (
+    ENCODE_INPUTS,
+    ENCODE_OUTPUTS,
+    STEP_INPUTS,
+    STEP_OUTPUTS,
+    GraphShapes,
+)
+
+OPSET = 18
+ENCODER_FILE = "encoder.onnx"
+STEP_FILE = "decoder_step.onnx"
+
+
+def _export(module: torch.nn.Module, args: tuple[torch.Tensor, ...], dynamic: tuple, inputs: list[str],
+            outputs: list[str], path: Path) -> None:
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    # the exporter narrates each stage on stdout; keep the CLI's stdout for results
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        program = torch.onnx.export(
+            module,
+            args,
+            dynamic_shapes=dynamic,
+            input_names=inputs,
+            output_names=outputs,
+            opset_version=OPSET,
+            dynamo=True,
+            optimize=True,
+            verbose=False,
+        )
+        program.save(str(path), external_data=False)
+
+
+def export_onnx(graphs: StepGraphs, shapes: GraphShapes, folder: Path) -> dict[str, object]:
+    _export(graphs.encoder, shapes.encode_example(), shapes.encode_dynamic(), ENCODE_INPUTS, ENCODE_OUTPUTS,
+            folder / ENCODER_FILE)
+    _export(graphs.decoder_step, shapes.step_example(), shapes.step_dynamic(), STEP_INPUTS, STEP_OUTPUTS,
+            folder / STEP_FILE)
+    return {"encode": ENCODER_FILE, "decode_step": STEP_FILE, "opset": OPSET}

@@ -1,0 +1,34 @@
+"""The pocketmt runtime: what the phone does, in Python.
+
+Importing it pulls in no exporter, no transformers and no training code;
+ExecuTorch and ONNX Runtime are imported only when a bundle is opened on them.
+"""
+
+from pocketmt.runtime.beam_search import Hypothesis, SearchConfig, beam_search, greedy_search
+from pocketmt.runtime.bundle import BACKENDS, Bundle
+from pocketmt.runtime.errors import BundleError, InputError, PocketMTError
+from pocketmt.runtime.manifest import SCHEMA_VERSION, Manifest
+from pocketmt.runtime.step import CachedStepModel, StepGraphs, StepModel
+from pocketmt.runtime.tokenizer import MarianTokenizer
+from pocketmt.runtime.translator import TranslateOptions, Translation, Translator
+
+__all__ = [
+    "BACKENDS",
+    "SCHEMA_VERSION",
+    "Bundle",
+    "BundleError",
+    "CachedStepModel",
+    "Hypothesis",
+    "InputError",
+    "Manifest",
+    "MarianTokenizer",
+    "PocketMTError",
+    "SearchConfig",
+    "StepGraphs",
+    "StepModel",
+    "TranslateOptions",
+    "Translation",
+    "Translator",
+    "beam_search",
+    "greedy_search",
+]

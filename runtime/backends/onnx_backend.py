@@ -1,0 +1,51 @@
+"""ONNX Runtime backend: runs ``encoder.onnx`` and ``decoder_step.onnx`` on the CPU provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pocketmt.runtime.errors import BundleError
+from pocketmt.runtime.step import F32, I64
+
+ENCODE_INPUTS = ("input_ids", "attention_mask")
+STEP_INPUTS = ("input_ids", "position", "self_k", "self_v", "cross_k", "cross_v", "attention_mask")
+
+
+class OnnxGraphs:
+    def __init__(self, encoder_path: Path, step_path: Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self._encode: Any = ort.InferenceSession(str(encoder_path), options, providers=["CPUExecutionProvider"])
+            self._step: Any = ort.InferenceSession(str(step_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BundleError(f"not a loadable ONNX model ({exc})") from exc
+
+    def encode(self, input_ids: I64, attention_mask: I64) -> tuple[F32, F32]:
+        k, v = self._encode.run(None, dict(zip(ENCODE_INPUTS, (input_ids, attention_mask), strict=True)))
+        return k, v
+
+    def decode_step(
+        self,
+        input_ids: I64,
+        position: I64,
+        self_k: F32,
+        self_v: F32,
+        cross_k: F32,
+        cross_v: F32,
+        attention_mask: I64,
+    ) -> tuple[F32, F32, F32]:
+        feeds = dict(
+            zip(
+                STEP_INPUTS,
+                (input_ids, position, self_k, self_v, cross_k, cross_v, attention_mask),
+                strict=True,
+            )
+        )
+        lp, nk, nv = self._step.run(None, feeds)
+        return lp, nk, nv

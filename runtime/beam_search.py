@@ -1,0 +1,135 @@
+"""Greedy and beam search: a direct reading of ``docs/decoding.md``.
+
+Section numbers in comments refer to that page. The Java engine on the
+phone implements the same page; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pocketmt.runtime.step import F32, StepModel
+
+NEG_INF = np.float32(-np.inf)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything the search needs besides the model (all of it from the manifest + options)."""
+
+    beam_size: int
+    max_new_tokens: int
+    eos_id: int
+    start_id: int
+    banned_ids: tuple[int, ...] = ()
+    length_penalty: float = 1.0
+    forced_eos: bool = True
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # generated ids, start token excluded, EOS included when finished
+    score: float  # sum of token log-probs (float32 arithmetic)
+    normalized: float  # score / len(tokens) ** length_penalty (section 3)
+    finished: bool
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def length_normalize(score: float, length: int, alpha: float) -> float:
+    """Section 3: ``score / length ** alpha``; length counts generated tokens incl. EOS."""
+    return float(np.float32(score) / np.float32(float(length) ** alpha))
+
+
+def mask_log_probs(log_probs: F32, t: int, cfg: SearchConfig) -> F32:
+    """Section 2: banned ids never appear; with forced EOS the last step may only end."""
+    out = log_probs.copy()
+    if cfg.banned_ids:
+        out[:, list(cfg.banned_ids)] = NEG_INF
+    if cfg.forced_eos and t == cfg.max_new_tokens - 1:
+        eos = out[:, cfg.eos_id].copy()
+        out[:, :] = NEG_INF
+        out[:, cfg.eos_id] = eos
+    return out
+
+
+def greedy_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) -> Hypothesis:
+    """Section 4."""
+    model.start(source_ids, rows=1)
+    tokens: list[int] = []
+    score = np.float32(0.0)
+    last = cfg.start_id
+    for t in range(cfg.max_new_tokens):
+        log_probs = mask_log_probs(model.step([last]), t, cfg)[0]
+        best = int(np.argmax(log_probs))  # first maximum: lowest id wins ties
+        score = np.float32(score + log_probs[best])
+        tokens.append(best)
+        last = best
+        if best == cfg.eos_id:
+            break
+    finished = bool(tokens) and tokens[-1] == cfg.eos_id
+    return Hypothesis(tokens, float(score), length_normalize(float(score), len(tokens), cfg.length_penalty), finished)
+
+
+def top_candidates(scores: F32, count: int) -> list[tuple[int, int, np.float32]]:
+    """Section 5.2: the ``count`` best finite (row, token, score), best first.
+
+    Order: higher score first; equal scores by lower flat index ``row * V + token``.
+    """
+    rows, vocab = scores.shape
+    flat = scores.reshape(-1)
+    # stable sort on -score keeps the lower flat index first among equal scores
+    order = np.argsort(-flat, kind="stable")[:count]
+    return [(int(i) // vocab, int(i) % vocab, flat[i]) for i in order if np.isfinite(flat[i])]
+
+
+def beam_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) -> Hypothesis:
+    """Section 5."""
+    k = cfg.beam_size
+    if k == 1:
+        return greedy_search(model, source_ids, cfg)
+    model.start(source_ids, rows=k)
+    # 5.1: row 0 is the only live hypothesis at first; the others wait at -inf
+    beam_scores = np.full((k,), NEG_INF, dtype=np.float32)
+    beam_scores[0] = 0.0
+    beam_tokens: list[list[int]] = [[] for _ in range(k)]
+    finished: list[Hypothesis] = []
+    for t in range(cfg.max_new_tokens):
+        last = [toks[-1] if toks else cfg.start_id for toks in beam_tokens]
+        log_probs = mask_log_probs(model.step(last), t, cfg)
+        scores = (beam_scores[:, None] + log_probs).astype(np.float32)
+        next_rows: list[tuple[int, int, np.float32]] = []
+        for rank, (row, token, score) in enumerate(top_candidates(scores, 2 * k)):
+            if token == cfg.eos_id:
+                # 5.3: an EOS candidate finishes only if it ranks within the beam
+                if rank < k:
+                    toks = beam_tokens[row] + [token]
+                    norm = length_normalize(float(score), len(toks), cfg.length_penalty)
+                    finished.append(Hypothesis(toks, float(score), norm, True))
+            else:
+                next_rows.append((row, token, score))
+            if len(next_rows) == k:
+                break
+        # 5.4: stop when the beam has k finished hypotheses, nothing is left, or at the length limit
+        if len(finished) >= k or not next_rows or t == cfg.max_new_tokens - 1:
+            if t == cfg.max_new_tokens - 1 and len(finished) < k:
+                for row, token, score in next_rows[: k - len(finished)]:
+                    toks = beam_tokens[row] + [token]
+                    norm = length_normalize(float(score), len(toks), cfg.length_penalty)
+                    finished.append(Hypothesis(toks, float(score), norm, False))
+            break
+        # 5.5: fewer than k survivors (tiny vocabularies): pad with dead rows
+        while len(next_rows) < k:
+            row, token, _ = next_rows[0]
+            next_rows.append((row, token, NEG_INF))
+        parents = [row for row, _, _ in next_rows]
+        model.reorder(parents)
+        beam_tokens = [beam_tokens[row] + [token] for row, token, _ in next_rows]
+        beam_scores = np.asarray([s for _, _, s in next_rows], dtype=np.float32)
+    # 5.6: best normalized score; ties go to the hypothesis that finished first
+    best = finished[0]
+    for hyp in finished[1:]:
+        if hyp.normalized > best.normalized:
+            best = hyp
+    return best

@@ -1,0 +1,111 @@
+"""The step interface that every search runs against, and the KV-cache session.
+
+Two layers:
+
+* ``StepGraphs``: what a backend executes, exactly the exported contract
+  (``docs/bundle.md``): ``encode`` and ``decode_step`` on numpy arrays.
+  ExecuTorch, ONNX Runtime and eager PyTorch each implement it.
+* ``StepModel``: what the search calls: ``start`` (encode one source for
+  ``rows`` hypotheses), ``step`` (log-probs for the next token of every row)
+  and ``reorder`` (rows follow their parent hypothesis after a beam step).
+  ``CachedStepModel`` implements it over any ``StepGraphs`` by keeping the
+  static self-attention cache on the host.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from pocketmt.runtime.manifest import Manifest
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+
+
+class StepGraphs(Protocol):
+    def encode(self, input_ids: I64, attention_mask: I64) -> tuple[F32, F32]:
+        """[B,S] ids and mask -> cross-attention keys and values, each [L,B,H,S,Dh]."""
+        ...
+
+    def decode_step(
+        self,
+        input_ids: I64,
+        position: I64,
+        self_k: F32,
+        self_v: F32,
+        cross_k: F32,
+        cross_v: F32,
+        attention_mask: I64,
+    ) -> tuple[F32, F32, F32]:
+        """One token per row -> (log_probs [B,V], new_k [L,B,H,1,Dh], new_v)."""
+        ...
+
+
+class StepModel(Protocol):
+    def start(self, source_ids: list[int], rows: int) -> None: ...
+
+    def step(self, tokens: list[int]) -> F32: ...
+
+    def reorder(self, parents: list[int]) -> None: ...
+
+
+class CachedStepModel:
+    """Runs a ``StepGraphs`` with the host-side static KV cache of the contract."""
+
+    def __init__(self, graphs: StepGraphs, manifest: Manifest) -> None:
+        model = manifest.model
+        self.graphs = graphs
+        self.layers = int(model["decoder_layers"])
+        self.heads = int(model["attention_heads"])
+        self.head_dim = int(model["head_dim"])
+        self.max_target_len = manifest.limits.max_target_len
+        self.position = 0
+        self._self_k: F32 = np.zeros((0,), np.float32)
+        self._self_v: F32 = np.zeros((0,), np.float32)
+        self._cross_k: F32 = np.zeros((0,), np.float32)
+        self._cross_v: F32 = np.zeros((0,), np.float32)
+        self._mask: I64 = np.zeros((0,), np.int64)
+        # wall time spent in the graphs, for the translator's timings
+        self.encode_seconds = 0.0
+        self.step_seconds = 0.0
+        self.steps = 0
+
+    def start(self, source_ids: list[int], rows: int) -> None:
+        ids = np.asarray([source_ids], dtype=np.int64)
+        mask = np.ones_like(ids)
+        began = time.perf_counter()
+        cross_k, cross_v = self.graphs.encode(ids, mask)
+        self.encode_seconds += time.perf_counter() - began
+        # one sentence: every row attends to the same encoder output
+        self._cross_k = np.ascontiguousarray(np.repeat(cross_k, rows, axis=1))
+        self._cross_v = np.ascontiguousarray(np.repeat(cross_v, rows, axis=1))
+        self._mask = np.ones((rows, ids.shape[1]), np.int64)
+        shape = (self.layers, rows, self.heads, self.max_target_len, self.head_dim)
+        self._self_k = np.zeros(shape, np.float32)
+        self._self_v = np.zeros(shape, np.float32)
+        self.position = 0
+
+    def step(self, tokens: list[int]) -> F32:
+        if self.position >= self.max_target_len:
+            raise RuntimeError("decoder cache is full")
+        ids = np.asarray(tokens, dtype=np.int64).reshape(-1, 1)
+        pos = np.asarray([self.position], dtype=np.int64)
+        began = time.perf_counter()
+        log_probs, new_k, new_v = self.graphs.decode_step(
+            ids, pos, self._self_k, self._self_v, self._cross_k, self._cross_v, self._mask
+        )
+        self.step_seconds += time.perf_counter() - began
+        self.steps += 1
+        self._self_k[:, :, :, self.position] = new_k[:, :, :, 0]
+        self._self_v[:, :, :, self.position] = new_v[:, :, :, 0]
+        self.position += 1
+        return np.asarray(log_probs, dtype=np.float32)
+
+    def reorder(self, parents: list[int]) -> None:
+        idx = np.asarray(parents, dtype=np.int64)
+        self._self_k = np.ascontiguousarray(self._self_k[:, idx])
+        self._self_v = np.ascontiguousarray(self._self_v[:, idx])

@@ -1,0 +1,71 @@
+"""Marian tokenization: SentencePiece pieces mapped through the shared ``vocab.json``.
+
+This mirrors ``transformers.MarianTokenizer`` for shared-vocabulary OPUS-MT
+models (checked in the tests): an optional leading ``>>xx<<`` language code
+is its own token, pieces missing from the vocabulary become ``<unk>``, and
+every source ends with ``</s>``. It is a separate layer: the search takes
+and returns token ids only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pocketmt.runtime.errors import BundleError
+
+_WORD_START = "\u2581"
+
+
+class MarianTokenizer:
+    def __init__(self, source_spm: Path, target_spm: Path, vocab_json: Path) -> None:
+        import sentencepiece as spm
+
+        try:
+            self._source: Any = spm.SentencePieceProcessor(model_file=str(source_spm))
+            self._target: Any = spm.SentencePieceProcessor(model_file=str(target_spm))
+        except (OSError, RuntimeError) as exc:
+            raise BundleError(f"cannot load SentencePiece model: {exc}") from exc
+        try:
+            vocab = json.loads(vocab_json.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BundleError(f"{vocab_json}: not a readable vocabulary ({exc})") from exc
+        if not isinstance(vocab, dict) or "<unk>" not in vocab or "</s>" not in vocab:
+            raise BundleError(f"{vocab_json}: vocabulary must map pieces to ids and contain <unk> and </s>")
+        self.piece_to_id: dict[str, int] = {str(k): int(v) for k, v in vocab.items()}
+        self.id_to_piece: dict[int, str] = {v: k for k, v in self.piece_to_id.items()}
+        self.unk_id = self.piece_to_id["<unk>"]
+        self.eos_id = self.piece_to_id["</s>"]
+        self.pad_id = self.piece_to_id.get("<pad>", len(self.piece_to_id) - 1)
+        self.special_ids = {self.unk_id, self.eos_id, self.pad_id}
+
+    def pieces(self, text: str) -> list[str]:
+        code: list[str] = []
+        if text.startswith(">>") and (end := text.find("<<")) != -1:
+            code.append(text[: end + 2])
+            text = text[end + 2 :]
+        pieces: list[str] = self._source.encode(text, out_type=str)
+        return code + pieces
+
+    def encode(self, text: str, add_eos: bool = True) -> list[int]:
+        ids = [self.piece_to_id.get(p, self.unk_id) for p in self.pieces(text)]
+        if add_eos:
+            ids.append(self.eos_id)
+        return ids
+
+    def decode(self, ids: list[int]) -> str:
+        """Target ids to text; special tokens are dropped."""
+        pieces = [self.id_to_piece.get(i, "<unk>") for i in ids if i not in (self.eos_id, self.pad_id)]
+        out: list[str] = []
+        run: list[str] = []
+        for piece in pieces:
+            if piece == "<unk>":
+                out.append(self._target.decode_pieces(run))
+                out.append(" <unk> ")
+                run = []
+            else:
+                run.append(piece)
+        out.append(self._target.decode_pieces(run))
+        text: str = "".join(out).replace(_WORD_START, " ")
+        return " ".join(text.split()) if "<unk>" in pieces else text.strip()

@@ -1,0 +1,153 @@
+"""``Translator``: text in, text out, over a bundle on one backend."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pocketmt.runtime.beam_search import Hypothesis, SearchConfig, beam_search
+from pocketmt.runtime.bundle import Bundle
+from pocketmt.runtime.errors import InputError
+from pocketmt.runtime.segment import segment
+from pocketmt.runtime.step import CachedStepModel, StepGraphs
+from pocketmt.runtime.tokenizer import MarianTokenizer
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    """Per-call decoding options; ``None`` takes the bundle's default."""
+
+    beam_size: int | None = None
+    max_new_tokens: int | None = None
+    length_penalty: float | None = None
+
+
+@dataclass
+class Timings:
+    tokenize_ms: float = 0.0
+    encode_ms: float = 0.0
+    decode_ms: float = 0.0
+    total_ms: float = 0.0
+    steps: int = 0
+
+
+@dataclass
+class Translation:
+    source: str
+    text: str
+    token_ids: list[int]  # generated target ids (EOS included when the search finished)
+    score: float  # length-normalized log-probability (docs/decoding.md section 3)
+    finished: bool
+    timings: Timings
+    segments: int = 1
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_graphs(bundle: Bundle, backend: str) -> StepGraphs:
+    graphs = bundle.manifest.graphs[backend]
+    if backend == "executorch":
+        from pocketmt.runtime.backends.executorch_backend import ExecuTorchGraphs
+
+        return ExecuTorchGraphs(bundle.file(graphs["file"]), graphs["encode"], graphs["decode_step"])
+    from pocketmt.runtime.backends.onnx_backend import OnnxGraphs
+
+    return OnnxGraphs(bundle.file(graphs["encode"]), bundle.file(graphs["decode_step"]))
+
+
+class Translator:
+    """Translate with a bundle. ``backend`` is ``"executorch"`` or ``"onnx"`` (default: what the bundle has,
+    ExecuTorch first). Files are checked against the manifest's sha256 before anything is loaded."""
+
+    def __init__(
+        self,
+        bundle: str | Path | Bundle,
+        backend: str | None = None,
+        *,
+        graphs: StepGraphs | None = None,
+        check_integrity: bool = True,
+    ) -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.open(bundle)
+        manifest = self.bundle.manifest
+        if graphs is None:
+            self.backend = self.bundle.resolve_backend(backend)
+            if check_integrity:
+                self.bundle.check_backend_files(self.backend)
+            graphs = load_graphs(self.bundle, self.backend)
+        else:
+            self.backend = backend or "custom"
+            if check_integrity:
+                self.bundle.check_files(manifest.tokenizer_files())
+        tok = manifest.tokenizer
+        self.tokenizer = MarianTokenizer(
+            self.bundle.file(tok["source_spm"]), self.bundle.file(tok["target_spm"]), self.bundle.file(tok["vocab"])
+        )
+        self.model = CachedStepModel(graphs, manifest)
+        self.manifest = manifest
+
+    def search_config(self, options: TranslateOptions | None = None) -> SearchConfig:
+        opts = options or TranslateOptions()
+        m = self.manifest
+        beam = opts.beam_size if opts.beam_size is not None else m.decoding.default_beam
+        if not 1 <= beam <= m.limits.max_batch:
+            raise InputError(f"beam size {beam} is outside 1..{m.limits.max_batch} (this bundle's max batch)")
+        max_new = opts.max_new_tokens if opts.max_new_tokens is not None else m.limits.max_target_len
+        if not 1 <= max_new <= m.limits.max_target_len:
+            raise InputError(f"max new tokens {max_new} is outside 1..{m.limits.max_target_len}")
+        alpha = opts.length_penalty if opts.length_penalty is not None else m.decoding.length_penalty
+        return SearchConfig(
+            beam_size=beam,
+            max_new_tokens=max_new,
+            eos_id=m.tokens.eos_id,
+            start_id=m.tokens.decoder_start_id,
+            banned_ids=m.decoding.banned_ids,
+            length_penalty=alpha,
+            forced_eos=m.decoding.forced_eos,
+        )
+
+    def search_ids(self, source_ids: list[int], options: TranslateOptions | None = None) -> Hypothesis:
+        """Token ids in, best hypothesis out (no tokenizer, no splitting)."""
+        if not source_ids or len(source_ids) > self.manifest.limits.max_source_len:
+            raise InputError(f"source must have 1..{self.manifest.limits.max_source_len} ids, got {len(source_ids)}")
+        return beam_search(self.model, source_ids, self.search_config(options))
+
+    def translate_one(self, text: str, options: TranslateOptions | None = None) -> Translation:
+        cfg = self.search_config(options)
+        began = time.perf_counter()
+        timings = Timings()
+        if not text.strip():
+            return Translation(text, "", [], 0.0, True, timings, segments=0)
+        seg = segment(text, self.tokenizer.encode, self.manifest.limits.max_source_len, self.tokenizer.eos_id)
+        timings.tokenize_ms = (time.perf_counter() - began) * 1000
+        model = self.model
+        enc0, step0, steps0 = model.encode_seconds, model.step_seconds, model.steps
+        texts: list[str] = []
+        ids: list[int] = []
+        score = 0.0
+        finished = True
+        for piece in seg.pieces:
+            hyp = beam_search(model, piece, cfg)
+            texts.append(self.tokenizer.decode(hyp.tokens))
+            ids.extend(hyp.tokens)
+            score += hyp.normalized
+            finished = finished and hyp.finished
+        timings.encode_ms = (model.encode_seconds - enc0) * 1000
+        timings.decode_ms = (model.step_seconds - step0) * 1000
+        timings.steps = model.steps - steps0
+        timings.total_ms = (time.perf_counter() - began) * 1000
+        return Translation(
+            source=text,
+            text=" ".join(t for t in texts if t),
+            token_ids=ids,
+            score=score / len(seg.pieces),
+            finished=finished,
+            timings=timings,
+            segments=len(seg.pieces),
+            warnings=seg.warnings,
+        )
+
+    def translate(self, texts: str | Sequence[str], options: TranslateOptions | None = None) -> list[Translation]:
+        if isinstance(texts, str):
+            texts = [texts]
+        return [self.translate_one(t, options) for t in texts]

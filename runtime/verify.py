@@ -1,0 +1,66 @@
+"""``pocketmt verify``: integrity of every file, then replay of the reference
+translations recorded at export time on each backend in the bundle."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pocketmt.runtime.bundle import Bundle
+from pocketmt.runtime.errors import BundleError
+from pocketmt.runtime.translator import TranslateOptions, Translator
+
+
+@dataclass
+class BackendResult:
+    backend: str
+    samples: int = 0
+    mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.samples > 0 and not self.mismatches
+
+
+def read_reference(bundle: Bundle) -> list[dict[str, Any]]:
+    name = bundle.manifest.raw.get("reference")
+    if not name:
+        raise BundleError(f"{bundle.path}: manifest names no reference file; nothing to replay")
+    try:
+        data = json.loads(bundle.file(name).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{bundle.file(name)}: unreadable reference file ({exc})") from exc
+    samples: list[dict[str, Any]] = data.get("samples", []) if isinstance(data, dict) else []
+    if not samples:
+        raise BundleError(f"{bundle.file(name)}: no reference samples")
+    return samples
+
+
+def replay(translator: Translator, samples: list[dict[str, Any]]) -> BackendResult:
+    result = BackendResult(translator.backend)
+    for i, sample in enumerate(samples):
+        result.samples += 1
+        text = sample.get("text")
+        if text is not None and translator.tokenizer.encode(text) != sample["source_ids"]:
+            result.mismatches.append(f"sample {i}: tokenizer gives different source ids")
+        for key, beam in (("greedy", 1), ("beam", int(sample.get("beam_size", 1)))):
+            if key not in sample:
+                continue
+            opts = TranslateOptions(beam_size=beam, max_new_tokens=int(sample["max_new_tokens"]))
+            hyp = translator.search_ids(sample["source_ids"], opts)
+            if hyp.tokens != sample[key]:
+                result.mismatches.append(f"sample {i}: {key} tokens differ from the export-time reference")
+    return result
+
+
+def verify_bundle(path: str | Path, backends: list[str] | None = None) -> list[BackendResult]:
+    bundle = Bundle.open(path)
+    bundle.check_files()
+    samples = read_reference(bundle)
+    results = []
+    for backend in backends or bundle.manifest.backends:
+        translator = Translator(bundle, bundle.resolve_backend(backend), check_integrity=False)
+        results.append(replay(translator, samples))
+    return results
