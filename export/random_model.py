@@ -33,7 +33,8 @@ class RandomMarianSpec:
     spm_vocab_size: int = 120
     max_positions: int = 256
     init_std: float = 0.25
-    eos_bias: float = 2.0  # logit bias on </s>, so random outputs end at varied lengths
+    eos_bias: float = 0.0  # logit bias on </s>
+    copy_steps: int = 0  # Adam steps teaching the model to copy its input, so outputs depend on it
     seed: int = 0
     source_lang: str = "en"
     target_lang: str = "de"
@@ -42,8 +43,10 @@ class RandomMarianSpec:
 # The exact shapes of Helsinki-NLP/opus-mt-en-de (random weights).
 OPUS_MT_EN_DE = RandomMarianSpec(
     d_model=512, encoder_layers=6, decoder_layers=6, heads=8, ffn_dim=2048, vocab_size=58101,
-    spm_vocab_size=400, max_positions=512, init_std=0.02, eos_bias=0.0,
+    spm_vocab_size=400, max_positions=512, init_std=0.02,
 )
+# Small and quick, trained for a few seconds to copy, so greedy and beam outputs vary with the input.
+TINY_COPY = RandomMarianSpec(init_std=0.05, copy_steps=250)
 
 
 def synthetic_sentences(count: int, seed: int = 0) -> list[str]:
@@ -113,5 +116,25 @@ def make_random_marian(folder: str | Path, spec: RandomMarianSpec | None = None,
     model = MarianMTModel(config).eval()
     with torch.no_grad():
         model.final_logits_bias[0, 0] = spec.eos_bias
-    model.save_pretrained(str(out))
+    if spec.copy_steps:
+        _teach_copy(model, [[vocab.get(p, 1) for p in sp.encode(t, out_type=str)] for t in text], spec)
+    model.eval().save_pretrained(str(out))
     return out
+
+
+def _teach_copy(model: object, sources: list[list[int]], spec: RandomMarianSpec) -> None:
+    import torch
+
+    rng = random.Random(spec.seed)
+    pad = model.config.pad_token_id  # type: ignore[attr-defined]
+    optim = torch.optim.Adam(model.parameters(), lr=3e-3)  # type: ignore[attr-defined]
+    model.train()  # type: ignore[attr-defined]
+    for _ in range(spec.copy_steps):
+        batch = [s[:30] + [0] for s in rng.sample(sources, 32)]
+        width = max(len(s) for s in batch)
+        ids = torch.tensor([s + [pad] * (width - len(s)) for s in batch])
+        labels = torch.tensor([s + [-100] * (width - len(s)) for s in batch])
+        loss = model(input_ids=ids, attention_mask=(ids != pad).long(), labels=labels).loss  # type: ignore[operator]
+        optim.zero_grad()
+        loss.backward()
+        optim.step()

@@ -1,0 +1,5 @@
+import sys
+
+from pocketmt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,251 @@
+"""The ``pocketmt`` command line.
+
+Every user-facing failure is one line on stderr and exit code 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from pocketmt.runtime.errors import InputError, PocketMTError
+
+PROG = "pocketmt"
+
+
+def _err(msg: str) -> None:
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+
+
+def _warn(msg: str) -> None:
+    print(f"{PROG}: warning: {msg}", file=sys.stderr)
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+# ---------------------------------------------------------------- export
+def cmd_export(args: argparse.Namespace) -> int:
+    from pocketmt.export.pipeline import ExportOptions, export_bundle
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    options = ExportOptions(
+        formats=formats,
+        max_source_len=args.max_source_len,
+        max_target_len=args.max_target_len,
+        beam_size=args.beam_size,
+        overwrite=args.overwrite,
+    )
+    progress = (lambda msg: print(f"{PROG}: {msg}", file=sys.stderr)) if not args.quiet else None
+    report = export_bundle(args.model, args.output, options, progress=progress)
+    print(f"bundle written: {report.bundle}")
+    for name, size in report.files.items():
+        print(f"  {name:<20} {_human_bytes(size):>10}")
+    for backend, check in report.checks.items():
+        print(f"  check {backend}: max |d log p| {check['max_abs_log_prob_diff']:.1e}, "
+              f"reference tokens identical to eager")
+    secs = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
+    print(f"  time: {secs}")
+    return 0
+
+
+# ---------------------------------------------------------------- translate
+def read_stdin_lines(stream: Any) -> list[str]:
+    """All lines of a binary stream as text; invalid UTF-8 is an error naming the line."""
+    lines = []
+    for number, raw in enumerate(stream, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"stdin line {number}: invalid UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                             f"column {exc.start + 1})") from exc
+        lines.append(text.rstrip("\r\n") if text.endswith("\n") else text.rstrip("\r"))
+    return lines
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from pocketmt.runtime.translator import TranslateOptions, Translator
+
+    if args.bundle is None:
+        raise InputError("no --bundle given: pocketmt has no built-in models yet; export one with "
+                         "'pocketmt export MODEL_DIR -o BUNDLE' and pass --bundle BUNDLE")
+    texts = args.text if args.text else read_stdin_lines(sys.stdin.buffer)
+    translator = Translator(args.bundle, backend=args.backend)
+    options = TranslateOptions(beam_size=args.beam, max_new_tokens=args.max_new_tokens)
+    translator.search_config(options)  # reject bad options before any work
+    for number, text in enumerate(texts, start=1):
+        result = translator.translate_one(text, options)
+        for warning in result.warnings:
+            _warn(f"input {number}: {warning}")
+        if args.json:
+            print(json.dumps({
+                "source": result.source, "text": result.text, "token_ids": result.token_ids,
+                "score": result.score, "finished": result.finished, "segments": result.segments,
+                "timings_ms": {"tokenize": result.timings.tokenize_ms, "encode": result.timings.encode_ms,
+                               "decode": result.timings.decode_ms, "total": result.timings.total_ms},
+                "steps": result.timings.steps,
+            }, ensure_ascii=False))
+        else:
+            print(result.text)
+        sys.stdout.flush()
+    return 0
+
+
+# ---------------------------------------------------------------- info
+def describe(manifest: Any, path: str) -> list[str]:
+    raw = manifest.raw
+    m = raw["model"]
+    lines = [
+        f"Bundle {path} (schema {raw['schema_version']})",
+        f"  Model: {m['architecture']} {m['source_lang']}->{m['target_lang']}, "
+        f"{m['encoder_layers']} encoder + {m['decoder_layers']} decoder layers, d_model {m['d_model']}, "
+        f"{m['attention_heads']} heads, FFN {m['ffn_dim']}, vocabulary {m['vocab_size']}, "
+        f"{m['parameters'] / 1e6:.2f}M parameters",
+        "  Tensor formats: " + ", ".join(f"{k} {v}" for k, v in raw["tensor_formats"].items()),
+        f"  Limits: source up to {manifest.limits.max_source_len} tokens, target up to "
+        f"{manifest.limits.max_target_len} tokens, batch (beams) up to {manifest.limits.max_batch}",
+        f"  Decoding: default beam {manifest.decoding.default_beam}, length penalty "
+        f"{manifest.decoding.length_penalty}, forced EOS at the length limit "
+        f"{'yes' if manifest.decoding.forced_eos else 'no'}, never generates ids {list(manifest.decoding.banned_ids)}",
+        f"  Special ids: pad {manifest.tokens.pad_id}, eos {manifest.tokens.eos_id}, unk {manifest.tokens.unk_id}, "
+        f"decoder start {manifest.tokens.decoder_start_id}",
+    ]
+    for backend, graph in raw["graphs"].items():
+        if backend == "executorch":
+            lines.append(f"  Backend executorch: {graph['file']} ({graph.get('delegate', 'portable')}), "
+                         f"methods {graph['encode']} and {graph['decode_step']}")
+        else:
+            lines.append(f"  Backend onnx: {graph['encode']} and {graph['decode_step']} "
+                         f"(opset {graph.get('opset', '?')})")
+    lines.append("  Files:")
+    total = 0
+    for name, entry in raw["files"].items():
+        total += entry["bytes"]
+        lines.append(f"    {name:<20} {_human_bytes(entry['bytes']):>10}  sha256 {entry['sha256'][:16]}")
+    lines.append(f"    {'(total)':<20} {_human_bytes(total):>10}")
+    for backend, check in raw.get("export_check", {}).get("backends", {}).items():
+        lines.append(f"  Export check {backend}: max |d log p| vs eager {check['max_abs_log_prob_diff']:.1e}, "
+                     f"{check['reference_token_mismatches']} reference mismatches")
+    prod = raw["producer"]
+    lines.append("  Made by: " + ", ".join(f"{k} {v}" for k, v in prod.items() if k != "created")
+                 + f"; created {prod.get('created', '?')}")
+    return lines
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from pocketmt.runtime.bundle import Bundle
+
+    bundle = Bundle.open(args.bundle)
+    if args.json:
+        print(json.dumps(bundle.manifest.raw, indent=2))
+    else:
+        print("\n".join(describe(bundle.manifest, args.bundle)))
+    return 0
+
+
+# ---------------------------------------------------------------- verify
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pocketmt.runtime.bundle import Bundle
+    from pocketmt.runtime.translator import Translator
+    from pocketmt.runtime.verify import read_reference, replay
+
+    bundle = Bundle.open(args.bundle)
+    bundle.check_files()
+    print(f"integrity: {len(bundle.manifest.files)} files match their sha256")
+    samples = read_reference(bundle)
+    backends = [args.backend] if args.backend else bundle.manifest.backends
+    failed = False
+    for backend in backends:
+        translator = Translator(bundle, bundle.resolve_backend(backend), check_integrity=False)
+        result = replay(translator, samples)
+        if result.ok:
+            print(f"{backend}: {result.samples} reference samples replayed, tokens identical")
+        else:
+            failed = True
+            print(f"{backend}: FAILED, {len(result.mismatches)} mismatches: {result.mismatches[0]}")
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Export translation models to phone bundles and "
+                                     "run them as the phone will.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("export", help="export a Marian checkpoint folder to a bundle")
+    p.add_argument("model", help="Hugging Face Marian checkpoint folder (or hub id where a hub is reachable)")
+    p.add_argument("-o", "--output", required=True, help="bundle folder to write")
+    p.add_argument("--format", default="pte,onnx", help="comma-separated: pte, onnx (default: both)")
+    p.add_argument("--max-source-len", type=int, default=128, help="source tokens per input (default 128)")
+    p.add_argument("--max-target-len", type=int, default=128, help="target tokens, the KV-cache size (default 128)")
+    p.add_argument("--beam-size", type=int, default=4, help="default beam and largest batch (default 4)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("translate", help="translate TEXT arguments, or stdin line by line")
+    p.add_argument("text", nargs="*", metavar="TEXT")
+    p.add_argument("--bundle", help="bundle folder (required until built-in models ship)")
+    p.add_argument("--beam", type=int, default=None, help="beam size (1 = greedy; default: the bundle's)")
+    p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="one JSON object per input with ids, score, timings")
+    p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("info", help="describe a bundle")
+    p.add_argument("bundle")
+    p.add_argument("--json", action="store_true", help="print the manifest itself")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("verify", help="check a bundle's files and replay its reference translations")
+    p.add_argument("bundle")
+    p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
+    p.set_defaults(func=cmd_verify)
+    return parser
+
+
+# Libraries that narrate on import (torchao's optional CUDA kernels, torch's pytree notices); the CLI's
+# stderr is kept for pocketmt's own one-line messages.
+_NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "torch.onnx", "torch._export", "executorch")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except PocketMTError as exc:
+        if args.debug:
+            traceback.print_exc()
+        _err(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if args.debug:
+            raise
+        _err(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
