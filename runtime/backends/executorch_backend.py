@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,19 @@ from pocketmt.runtime.step import F32, I64
 
 @contextmanager
 def _quiet_native_stderr() -> Iterator[None]:
-    """ExecuTorch's C++ side logs CPU probing to fd 2; keep the CLI's stderr for real messages."""
+    """ExecuTorch logs CPU probing and load failures both natively (fd 2) and through Python's
+    stderr; the failure comes back as an exception, so keep stderr for pocketmt's own messages."""
     try:
         saved = os.dup(2)
     except OSError:
-        yield
+        with redirect_stderr(io.StringIO()):
+            yield
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        yield
+        with redirect_stderr(io.StringIO()):
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
