@@ -71,12 +71,14 @@ def _reference_samples(tokenizer: MarianTokenizer, eager: CachedStepModel, cfg_g
                        cfg_beam: SearchConfig, max_source_len: int) -> list[dict[str, Any]]:
     samples = []
     for text in REFERENCE_TEXTS:
-        ids = tokenizer.encode(text)[:max_source_len]
+        full = tokenizer.encode(text)
+        ids = full[:max_source_len]
         ids[-1] = tokenizer.eos_id
         greedy = beam_search(eager, ids, cfg_greedy)
         beam = beam_search(eager, ids, cfg_beam)
         samples.append({
-            "text": text,
+            # the text is kept only when its ids fit, so verify can check the tokenizer on it
+            "text": text if ids == full else None,
             "source_ids": ids,
             "max_new_tokens": cfg_greedy.max_new_tokens,
             "beam_size": cfg_beam.beam_size,

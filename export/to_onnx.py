@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -27,7 +28,8 @@ def _export(module: torch.nn.Module, args: tuple[torch.Tensor, ...], dynamic: tu
             outputs: list[str], path: Path) -> None:
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     # the exporter narrates each stage on stdout; keep the CLI's stdout for results
-    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
         program = torch.onnx.export(
             module,
             args,
