@@ -89,7 +89,9 @@ def main() -> None:
     print("\n| file | bytes |\n|---|---:|")
     for name, size in report.files.items():
         print(f"| {name} | {size:,} |")
-    print(f"\n| backend | median ms/sentence ({args.max_new_tokens} tokens) | p90 ms | ms/token |\n|---|---:|---:|---:|")
+    print(
+        f"\n| backend | median ms/sentence ({args.max_new_tokens} tokens) | p90 ms | ms/token |\n|---|---:|---:|---:|"
+    )
     for key, row in latency.items():
         print(f"| {key} | {row['median_ms']:.1f} | {row['p90_ms']:.1f} | {row['ms_per_token']:.2f} |")
 

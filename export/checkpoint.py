@@ -35,7 +35,9 @@ def resolve_model_dir(name: str | Path) -> Path:
 
             return Path(snapshot_download(name))
         except Exception as exc:  # offline, unknown repo, auth: all end the same way for the user
-            raise ModelDirError(f"{name}: not a local folder, and fetching it from the hub failed ({exc})") from exc
+            raise ModelDirError(
+                f"{name}: not a local folder, and fetching it from the hub failed ({exc})"
+            ) from exc
     raise ModelDirError(f"model folder not found: {name}")
 
 
@@ -49,9 +51,12 @@ def read_config(path: Path) -> dict[str, Any]:
         config: dict[str, Any] = json.loads(cfg_path.read_text("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelDirError(f"{cfg_path}: not valid JSON ({exc})") from exc
-    if config.get("model_type") != "marian":
+    from pocketmt.export.arch import ADAPTERS
+
+    if config.get("model_type") not in ADAPTERS:
+        supported = ", ".join(repr(k) for k in ADAPTERS)
         raise ModelDirError(
-            f"{path}: not a Marian checkpoint (model_type is {config.get('model_type')!r}; supported: 'marian')"
+            f"{path}: not a Marian checkpoint (model_type is {config.get('model_type')!r}; supported: {supported})"
         )
     return config
 
@@ -91,13 +96,11 @@ def load_checkpoint(name: str | Path) -> Checkpoint:
     for piece in ("<unk>", "</s>", "<pad>"):
         if piece not in vocab:
             raise ModelDirError(f"{path / 'vocab.json'}: lacks {piece}")
-    import torch
-    from transformers import MarianMTModel
+    from pocketmt.export.arch import ADAPTERS
 
     try:
-        model = MarianMTModel.from_pretrained(str(path), dtype=torch.float32)
+        model = ADAPTERS[config["model_type"]].load_model(path)
     except Exception as exc:  # corrupt weights, shape mismatch: one line for the user
-        raise ModelDirError(f"{path}: cannot load Marian weights ({exc})") from exc
-    model.eval()
+        raise ModelDirError(f"{path}: cannot load the weights ({exc})") from exc
     source_lang, target_lang = read_languages(path)
     return Checkpoint(path, config, model, source_lang, target_lang, vocab)

@@ -19,7 +19,9 @@ class EagerGraphs:
 
     @torch.no_grad()
     def decode_step(self, input_ids, position, self_k, self_v, cross_k, cross_v, attention_mask):  # type: ignore[no-untyped-def]
-        args = [torch.from_numpy(np.ascontiguousarray(a)) for a in
-                (input_ids, position, self_k, self_v, cross_k, cross_v, attention_mask)]
+        args = [
+            torch.from_numpy(np.ascontiguousarray(a))
+            for a in (input_ids, position, self_k, self_v, cross_k, cross_v, attention_mask)
+        ]
         lp, nk, nv = self.graphs.decoder_step(*args)
         return lp.numpy(), nk.numpy(), nv.numpy()

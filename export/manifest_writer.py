@@ -50,8 +50,15 @@ def contract(max_batch: int, max_source_len: int) -> dict[str, Any]:
     }
 
 
-def build_manifest(ckpt: Any, graphs: StepGraphs, options: Any, graph_entries: dict[str, dict[str, Any]],
-                   folder: Path, reference: str, export_check: dict[str, Any]) -> dict[str, Any]:
+def build_manifest(
+    ckpt: Any,
+    graphs: StepGraphs,
+    options: Any,
+    graph_entries: dict[str, dict[str, Any]],
+    folder: Path,
+    reference: str,
+    export_check: dict[str, Any],
+) -> dict[str, Any]:
     d = graphs.dims
     s = graphs.special
     fp32 = "fp32"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pocketmt.export.arch.marian import build_step_graphs
+from pocketmt.export.arch import ADAPTERS
 from pocketmt.export.checkpoint import TOKENIZER_FILES, load_checkpoint
 from pocketmt.export.eager import EagerGraphs
 from pocketmt.export.errors import ExportError
@@ -61,14 +61,21 @@ class ExportReport:
 def _validate_options(options: ExportOptions) -> None:
     unknown = [f for f in options.formats if f not in FORMATS]
     if unknown or not options.formats:
-        raise ExportError(f"unknown format {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}")
+        raise ExportError(
+            f"unknown format {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}"
+        )
     for name in ("max_source_len", "max_target_len", "beam_size"):
         if getattr(options, name) < 1:
             raise ExportError(f"{name.replace('_', '-')} must be at least 1")
 
 
-def _reference_samples(tokenizer: MarianTokenizer, eager: CachedStepModel, cfg_greedy: SearchConfig,
-                       cfg_beam: SearchConfig, max_source_len: int) -> list[dict[str, Any]]:
+def _reference_samples(
+    tokenizer: MarianTokenizer,
+    eager: CachedStepModel,
+    cfg_greedy: SearchConfig,
+    cfg_beam: SearchConfig,
+    max_source_len: int,
+) -> list[dict[str, Any]]:
     samples = []
     for text in REFERENCE_TEXTS:
         full = tokenizer.encode(text)
@@ -76,15 +83,17 @@ def _reference_samples(tokenizer: MarianTokenizer, eager: CachedStepModel, cfg_g
         ids[-1] = tokenizer.eos_id
         greedy = beam_search(eager, ids, cfg_greedy)
         beam = beam_search(eager, ids, cfg_beam)
-        samples.append({
-            # the text is kept only when its ids fit, so verify can check the tokenizer on it
-            "text": text if ids == full else None,
-            "source_ids": ids,
-            "max_new_tokens": cfg_greedy.max_new_tokens,
-            "beam_size": cfg_beam.beam_size,
-            "greedy": greedy.tokens,
-            "beam": beam.tokens,
-        })
+        samples.append(
+            {
+                # the text is kept only when its ids fit, so verify can check the tokenizer on it
+                "text": text if ids == full else None,
+                "source_ids": ids,
+                "max_new_tokens": cfg_greedy.max_new_tokens,
+                "beam_size": cfg_beam.beam_size,
+                "greedy": greedy.tokens,
+                "beam": beam.tokens,
+            }
+        )
     return samples
 
 
@@ -112,12 +121,13 @@ def export_bundle(
     say("loading checkpoint")
     ckpt = load_checkpoint(model)
     try:
-        graphs = build_step_graphs(ckpt.model, options.max_target_len)
+        graphs = ADAPTERS[ckpt.config["model_type"]].build_step_graphs(ckpt.model, options.max_target_len)
     except ValueError as exc:
         raise ExportError(f"{ckpt.path}: {exc}") from exc
     if options.max_source_len > graphs.max_positions:
-        raise ExportError(f"max source length {options.max_source_len} exceeds the model's "
-                          f"{graphs.max_positions} positions")
+        raise ExportError(
+            f"max source length {options.max_source_len} exceeds the model's {graphs.max_positions} positions"
+        )
     report = ExportReport(out)
     report.seconds["load"] = time.perf_counter() - began
     shapes = GraphShapes(graphs.dims, options.beam_size, options.max_source_len, options.max_target_len)
@@ -143,8 +153,9 @@ def export_bundle(
             graph_entries["onnx"] = export_onnx(graphs, shapes, staging)
             report.seconds["onnx"] = time.perf_counter() - t0
 
-        draft = build_manifest(ckpt, graphs, options, graph_entries, staging, reference=REFERENCE_FILE,
-                               export_check={})
+        draft = build_manifest(
+            ckpt, graphs, options, graph_entries, staging, reference=REFERENCE_FILE, export_check={}
+        )
         manifest = parse_manifest(draft)
         tokenizer = MarianTokenizer(*(staging / n for n in TOKENIZER_FILES))
         eager_graphs = EagerGraphs(graphs)
@@ -154,19 +165,29 @@ def export_bundle(
 
         say("recording reference translations")
         samples = _reference_samples(tokenizer, eager, greedy_cfg, beam_cfg, options.max_source_len)
-        (staging / REFERENCE_FILE).write_text(json.dumps({"made_with": "eager", "samples": samples}, indent=1))
+        (staging / REFERENCE_FILE).write_text(
+            json.dumps({"made_with": "eager", "samples": samples}, indent=1)
+        )
 
         say("checking exported graphs against eager")
         t0 = time.perf_counter()
         special = {manifest.tokens.pad_id, manifest.tokens.eos_id}
         probes = _probe_ids(graphs.dims.vocab_size, special, options.max_source_len)
-        checks = _check_backends(staging, manifest, eager_graphs, probes, samples, greedy_cfg, beam_cfg,
-                                 graphs.dims, options)
+        checks = _check_backends(
+            staging, manifest, eager_graphs, probes, samples, greedy_cfg, beam_cfg, graphs.dims, options
+        )
         report.seconds["check"] = time.perf_counter() - t0
         report.checks = checks
 
-        final = build_manifest(ckpt, graphs, options, graph_entries, staging, reference=REFERENCE_FILE,
-                               export_check={"atol": ATOL, "rtol": RTOL, "backends": checks})
+        final = build_manifest(
+            ckpt,
+            graphs,
+            options,
+            graph_entries,
+            staging,
+            reference=REFERENCE_FILE,
+            export_check={"atol": ATOL, "rtol": RTOL, "backends": checks},
+        )
         parse_manifest(final)
         (staging / MANIFEST_NAME).write_text(json.dumps(final, indent=2) + "\n")
         if out.exists():
@@ -192,9 +213,17 @@ def _search_config(manifest: Any, beam: int) -> SearchConfig:
     )
 
 
-def _check_backends(staging: Path, manifest: Any, eager: StepGraphs, probes: list[list[int]],
-                    samples: list[dict[str, Any]], greedy_cfg: SearchConfig, beam_cfg: SearchConfig,
-                    dims: Any, options: ExportOptions) -> dict[str, dict[str, Any]]:
+def _check_backends(
+    staging: Path,
+    manifest: Any,
+    eager: StepGraphs,
+    probes: list[list[int]],
+    samples: list[dict[str, Any]],
+    greedy_cfg: SearchConfig,
+    beam_cfg: SearchConfig,
+    dims: Any,
+    options: ExportOptions,
+) -> dict[str, dict[str, Any]]:
     from pocketmt.runtime.translator import load_graphs
 
     bundle = Bundle(staging, manifest)
@@ -203,8 +232,15 @@ def _check_backends(staging: Path, manifest: Any, eager: StepGraphs, probes: lis
         exported = load_graphs(bundle, backend)
         rows = min(2, options.beam_size) if options.beam_size > 1 else 1
         worst_lp, worst_cross, problems = compare_graphs(
-            backend, exported, eager, probes, options.max_target_len, dims.decoder_layers,
-            dims.attention_heads, dims.head_dim, rows,
+            backend,
+            exported,
+            eager,
+            probes,
+            options.max_target_len,
+            dims.decoder_layers,
+            dims.attention_heads,
+            dims.head_dim,
+            rows,
         )
         model = CachedStepModel(exported, manifest)
         mismatches = 0
@@ -216,7 +252,12 @@ def _check_backends(staging: Path, manifest: Any, eager: StepGraphs, probes: lis
         if mismatches:
             problems.append(f"{backend}: {mismatches} reference translations differ from eager")
         if problems:
-            raise ExportError(f"refusing to write the bundle: {problems[0]} (tolerance atol={ATOL}, rtol={RTOL})")
-        results[backend] = {"max_abs_log_prob_diff": worst_lp, "max_abs_cross_kv_diff": worst_cross,
-                            "reference_token_mismatches": mismatches}
+            raise ExportError(
+                f"refusing to write the bundle: {problems[0]} (tolerance atol={ATOL}, rtol={RTOL})"
+            )
+        results[backend] = {
+            "max_abs_log_prob_diff": worst_lp,
+            "max_abs_cross_kv_diff": worst_cross,
+            "reference_token_mismatches": mismatches,
+        }
     return results

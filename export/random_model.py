@@ -14,12 +14,72 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-WORDS = (
-    "a the dog cat man woman child children girl boy runs walks sits plays reads eats through on in at "
-    "with snow beach park street water grass ball red blue green white black young old two three "
-    "people group is are playing standing sitting holding wearing looking jacket hat shirt bike car "
-    "house tree bench newspaper station field river mountain city small large happy"
-).split()
+WORDS = [
+    "a",
+    "the",
+    "dog",
+    "cat",
+    "man",
+    "woman",
+    "child",
+    "children",
+    "girl",
+    "boy",
+    "runs",
+    "walks",
+    "sits",
+    "plays",
+    "reads",
+    "eats",
+    "through",
+    "on",
+    "in",
+    "at",
+    "with",
+    "snow",
+    "beach",
+    "park",
+    "street",
+    "water",
+    "grass",
+    "ball",
+    "red",
+    "blue",
+    "green",
+    "white",
+    "black",
+    "young",
+    "old",
+    "two",
+    "three",
+    "people",
+    "group",
+    "is",
+    "are",
+    "playing",
+    "standing",
+    "sitting",
+    "holding",
+    "wearing",
+    "looking",
+    "jacket",
+    "hat",
+    "shirt",
+    "bike",
+    "car",
+    "house",
+    "tree",
+    "bench",
+    "newspaper",
+    "station",
+    "field",
+    "river",
+    "mountain",
+    "city",
+    "small",
+    "large",
+    "happy",
+]
 
 
 @dataclass(frozen=True)
@@ -42,8 +102,15 @@ class RandomMarianSpec:
 
 # The exact shapes of Helsinki-NLP/opus-mt-en-de (random weights).
 OPUS_MT_EN_DE = RandomMarianSpec(
-    d_model=512, encoder_layers=6, decoder_layers=6, heads=8, ffn_dim=2048, vocab_size=58101,
-    spm_vocab_size=400, max_positions=512, init_std=0.02,
+    d_model=512,
+    encoder_layers=6,
+    decoder_layers=6,
+    heads=8,
+    ffn_dim=2048,
+    vocab_size=58101,
+    spm_vocab_size=400,
+    max_positions=512,
+    init_std=0.02,
 )
 # Small and quick, trained for a few seconds to copy, so greedy and beam outputs vary with the input.
 TINY_COPY = RandomMarianSpec(init_std=0.05, copy_steps=250)
@@ -74,8 +141,9 @@ def train_spm(lines: list[str], vocab_size: int) -> bytes:
     return model.getvalue()
 
 
-def make_random_marian(folder: str | Path, spec: RandomMarianSpec | None = None,
-                       lines: list[str] | None = None) -> Path:
+def make_random_marian(
+    folder: str | Path, spec: RandomMarianSpec | None = None, lines: list[str] | None = None
+) -> Path:
     import sentencepiece as spm
     import torch
     from transformers import MarianConfig, MarianMTModel
@@ -98,19 +166,39 @@ def make_random_marian(folder: str | Path, spec: RandomMarianSpec | None = None,
         vocab[f"<extra_{len(vocab)}>"] = len(vocab)
     vocab["<pad>"] = len(vocab)  # OPUS-MT layout: <pad> is the last id and starts the decoder
     (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, indent=0))
-    (out / "tokenizer_config.json").write_text(json.dumps({
-        "source_lang": spec.source_lang, "target_lang": spec.target_lang, "model_max_length": spec.max_positions,
-        "tokenizer_class": "MarianTokenizer", "separate_vocabs": False,
-    }))
+    (out / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "source_lang": spec.source_lang,
+                "target_lang": spec.target_lang,
+                "model_max_length": spec.max_positions,
+                "tokenizer_class": "MarianTokenizer",
+                "separate_vocabs": False,
+            }
+        )
+    )
     pad = vocab["<pad>"]
     config = MarianConfig(
-        vocab_size=len(vocab), decoder_vocab_size=len(vocab), d_model=spec.d_model,
-        encoder_layers=spec.encoder_layers, decoder_layers=spec.decoder_layers,
-        encoder_attention_heads=spec.heads, decoder_attention_heads=spec.heads,
-        encoder_ffn_dim=spec.ffn_dim, decoder_ffn_dim=spec.ffn_dim, max_position_embeddings=spec.max_positions,
-        pad_token_id=pad, eos_token_id=0, decoder_start_token_id=pad, forced_eos_token_id=0,
-        unk_token_id=1, init_std=spec.init_std, activation_function="swish", scale_embedding=True,
-        share_encoder_decoder_embeddings=True, tie_word_embeddings=True,
+        vocab_size=len(vocab),
+        decoder_vocab_size=len(vocab),
+        d_model=spec.d_model,
+        encoder_layers=spec.encoder_layers,
+        decoder_layers=spec.decoder_layers,
+        encoder_attention_heads=spec.heads,
+        decoder_attention_heads=spec.heads,
+        encoder_ffn_dim=spec.ffn_dim,
+        decoder_ffn_dim=spec.ffn_dim,
+        max_position_embeddings=spec.max_positions,
+        pad_token_id=pad,
+        eos_token_id=0,
+        decoder_start_token_id=pad,
+        forced_eos_token_id=0,
+        unk_token_id=1,
+        init_std=spec.init_std,
+        activation_function="swish",
+        scale_embedding=True,
+        share_encoder_decoder_embeddings=True,
+        tie_word_embeddings=True,
     )
     torch.manual_seed(spec.seed)
     model = MarianMTModel(config).eval()

@@ -7,30 +7,12 @@ identical to eager on the reference samples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from pocketmt.runtime.step import StepGraphs
 
 ATOL = 1e-3
 RTOL = 1e-3
-
-
-@dataclass
-class CheckResult:
-    backend: str
-    max_abs_log_prob: float
-    max_abs_cross: float
-    token_mismatches: int
-
-    def failures(self) -> list[str]:
-        out = []
-        if not np.isfinite(self.max_abs_log_prob) or not np.isfinite(self.max_abs_cross):
-            out.append("non-finite outputs")
-        if self.token_mismatches:
-            out.append(f"{self.token_mismatches} reference translations differ from eager")
-        return out
 
 
 def _worst(a: np.ndarray, b: np.ndarray) -> tuple[float, bool]:
@@ -80,5 +62,7 @@ def compare_graphs(
                 if name == "log_probs":
                     worst_lp = max(worst_lp, w)
                 if not ok:
-                    problems.append(f"{backend}: decode_step {name} at position {position} differs by {w:.2e}")
+                    problems.append(
+                        f"{backend}: decode_step {name} at position {position} differs by {w:.2e}"
+                    )
     return worst_lp, worst_cross, problems

@@ -24,8 +24,14 @@ ENCODER_FILE = "encoder.onnx"
 STEP_FILE = "decoder_step.onnx"
 
 
-def _export(module: torch.nn.Module, args: tuple[torch.Tensor, ...], dynamic: tuple, inputs: list[str],
-            outputs: list[str], path: Path) -> None:
+def _export(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    dynamic: tuple,
+    inputs: list[str],
+    outputs: list[str],
+    path: Path,
+) -> None:
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     # the exporter narrates each stage on stdout; keep the CLI's stdout for results
     with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -45,8 +51,20 @@ def _export(module: torch.nn.Module, args: tuple[torch.Tensor, ...], dynamic: tu
 
 
 def export_onnx(graphs: StepGraphs, shapes: GraphShapes, folder: Path) -> dict[str, object]:
-    _export(graphs.encoder, shapes.encode_example(), shapes.encode_dynamic(), ENCODE_INPUTS, ENCODE_OUTPUTS,
-            folder / ENCODER_FILE)
-    _export(graphs.decoder_step, shapes.step_example(), shapes.step_dynamic(), STEP_INPUTS, STEP_OUTPUTS,
-            folder / STEP_FILE)
+    _export(
+        graphs.encoder,
+        shapes.encode_example(),
+        shapes.encode_dynamic(),
+        ENCODE_INPUTS,
+        ENCODE_OUTPUTS,
+        folder / ENCODER_FILE,
+    )
+    _export(
+        graphs.decoder_step,
+        shapes.step_example(),
+        shapes.step_dynamic(),
+        STEP_INPUTS,
+        STEP_OUTPUTS,
+        folder / STEP_FILE,
+    )
     return {"encode": ENCODER_FILE, "decode_step": STEP_FILE, "opset": OPSET}

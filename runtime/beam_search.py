@@ -69,7 +69,9 @@ def greedy_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) ->
         if best == cfg.eos_id:
             break
     finished = bool(tokens) and tokens[-1] == cfg.eos_id
-    return Hypothesis(tokens, float(score), length_normalize(float(score), len(tokens), cfg.length_penalty), finished)
+    return Hypothesis(
+        tokens, float(score), length_normalize(float(score), len(tokens), cfg.length_penalty), finished
+    )
 
 
 def top_candidates(scores: F32, count: int) -> list[tuple[int, int, np.float32]]:

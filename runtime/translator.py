@@ -81,7 +81,9 @@ class Translator:
                 self.bundle.check_files(manifest.tokenizer_files())
         tok = manifest.tokenizer
         self.tokenizer = MarianTokenizer(
-            self.bundle.file(tok["source_spm"]), self.bundle.file(tok["target_spm"]), self.bundle.file(tok["vocab"])
+            self.bundle.file(tok["source_spm"]),
+            self.bundle.file(tok["target_spm"]),
+            self.bundle.file(tok["vocab"]),
         )
         self.model = CachedStepModel(graphs, manifest)
         self.manifest = manifest
@@ -109,7 +111,9 @@ class Translator:
     def search_ids(self, source_ids: list[int], options: TranslateOptions | None = None) -> Hypothesis:
         """Token ids in, best hypothesis out (no tokenizer, no splitting)."""
         if not source_ids or len(source_ids) > self.manifest.limits.max_source_len:
-            raise InputError(f"source must have 1..{self.manifest.limits.max_source_len} ids, got {len(source_ids)}")
+            raise InputError(
+                f"source must have 1..{self.manifest.limits.max_source_len} ids, got {len(source_ids)}"
+            )
         return beam_search(self.model, source_ids, self.search_config(options))
 
     def translate_one(self, text: str, options: TranslateOptions | None = None) -> Translation:
@@ -147,7 +151,9 @@ class Translator:
             warnings=seg.warnings,
         )
 
-    def translate(self, texts: str | Sequence[str], options: TranslateOptions | None = None) -> list[Translation]:
+    def translate(
+        self, texts: str | Sequence[str], options: TranslateOptions | None = None
+    ) -> list[Translation]:
         if isinstance(texts, str):
             texts = [texts]
         return [self.translate_one(t, options) for t in texts]

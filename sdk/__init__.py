@@ -36,8 +36,9 @@ except metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0"
 
 
-def export_bundle(model: str | Path, out_dir: str | Path, options: ExportOptions | None = None,
-                  **kwargs: Any) -> ExportReport:
+def export_bundle(
+    model: str | Path, out_dir: str | Path, options: ExportOptions | None = None, **kwargs: Any
+) -> ExportReport:
     """Export a Marian checkpoint folder (or hub id) to a bundle. See ``pocketmt.export.pipeline``."""
     from pocketmt.export.pipeline import export_bundle as _export
 

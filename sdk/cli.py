@@ -54,8 +54,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     for name, size in report.files.items():
         print(f"  {name:<20} {_human_bytes(size):>10}")
     for backend, check in report.checks.items():
-        print(f"  check {backend}: max |d log p| {check['max_abs_log_prob_diff']:.1e}, "
-              f"reference tokens identical to eager")
+        print(
+            f"  check {backend}: max |d log p| {check['max_abs_log_prob_diff']:.1e}, "
+            f"reference tokens identical to eager"
+        )
     secs = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     print(f"  time: {secs}")
     return 0
@@ -69,8 +71,9 @@ def read_stdin_lines(stream: Any) -> list[str]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InputError(f"stdin line {number}: invalid UTF-8 (byte 0x{raw[exc.start]:02x} at "
-                             f"column {exc.start + 1})") from exc
+            raise InputError(
+                f"stdin line {number}: invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+            ) from exc
         lines.append(text.rstrip("\r\n") if text.endswith("\n") else text.rstrip("\r"))
     return lines
 
@@ -79,8 +82,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from pocketmt.runtime.translator import TranslateOptions, Translator
 
     if args.bundle is None:
-        raise InputError("no --bundle given: pocketmt has no built-in models yet; export one with "
-                         "'pocketmt export MODEL_DIR -o BUNDLE' and pass --bundle BUNDLE")
+        raise InputError(
+            "no --bundle given: pocketmt has no built-in models yet; export one with "
+            "'pocketmt export MODEL_DIR -o BUNDLE' and pass --bundle BUNDLE"
+        )
     texts = args.text if args.text else read_stdin_lines(sys.stdin.buffer)
     translator = Translator(args.bundle, backend=args.backend)
     options = TranslateOptions(beam_size=args.beam, max_new_tokens=args.max_new_tokens)
@@ -90,13 +95,26 @@ def cmd_translate(args: argparse.Namespace) -> int:
         for warning in result.warnings:
             _warn(f"input {number}: {warning}")
         if args.json:
-            print(json.dumps({
-                "source": result.source, "text": result.text, "token_ids": result.token_ids,
-                "score": result.score, "finished": result.finished, "segments": result.segments,
-                "timings_ms": {"tokenize": result.timings.tokenize_ms, "encode": result.timings.encode_ms,
-                               "decode": result.timings.decode_ms, "total": result.timings.total_ms},
-                "steps": result.timings.steps,
-            }, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "source": result.source,
+                        "text": result.text,
+                        "token_ids": result.token_ids,
+                        "score": result.score,
+                        "finished": result.finished,
+                        "segments": result.segments,
+                        "timings_ms": {
+                            "tokenize": result.timings.tokenize_ms,
+                            "encode": result.timings.encode_ms,
+                            "decode": result.timings.decode_ms,
+                            "total": result.timings.total_ms,
+                        },
+                        "steps": result.timings.steps,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         else:
             print(result.text)
         sys.stdout.flush()
@@ -124,11 +142,15 @@ def describe(manifest: Any, path: str) -> list[str]:
     ]
     for backend, graph in raw["graphs"].items():
         if backend == "executorch":
-            lines.append(f"  Backend executorch: {graph['file']} ({graph.get('delegate', 'portable')}), "
-                         f"methods {graph['encode']} and {graph['decode_step']}")
+            lines.append(
+                f"  Backend executorch: {graph['file']} ({graph.get('delegate', 'portable')}), "
+                f"methods {graph['encode']} and {graph['decode_step']}"
+            )
         else:
-            lines.append(f"  Backend onnx: {graph['encode']} and {graph['decode_step']} "
-                         f"(opset {graph.get('opset', '?')})")
+            lines.append(
+                f"  Backend onnx: {graph['encode']} and {graph['decode_step']} "
+                f"(opset {graph.get('opset', '?')})"
+            )
     lines.append("  Files:")
     total = 0
     for name, entry in raw["files"].items():
@@ -136,11 +158,16 @@ def describe(manifest: Any, path: str) -> list[str]:
         lines.append(f"    {name:<20} {_human_bytes(entry['bytes']):>10}  sha256 {entry['sha256'][:16]}")
     lines.append(f"    {'(total)':<20} {_human_bytes(total):>10}")
     for backend, check in raw.get("export_check", {}).get("backends", {}).items():
-        lines.append(f"  Export check {backend}: max |d log p| vs eager {check['max_abs_log_prob_diff']:.1e}, "
-                     f"{check['reference_token_mismatches']} reference mismatches")
+        lines.append(
+            f"  Export check {backend}: max |d log p| vs eager {check['max_abs_log_prob_diff']:.1e}, "
+            f"{check['reference_token_mismatches']} reference mismatches"
+        )
     prod = raw["producer"]
-    lines.append("  Made by: " + ", ".join(f"{k} {v}" for k, v in prod.items() if k != "created")
-                 + f"; created {prod.get('created', '?')}")
+    lines.append(
+        "  Made by: "
+        + ", ".join(f"{k} {v}" for k, v in prod.items() if k != "created")
+        + f"; created {prod.get('created', '?')}"
+    )
     return lines
 
 
@@ -180,8 +207,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Export translation models to phone bundles and "
-                                     "run them as the phone will.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Export translation models to phone bundles and run them as the phone will."
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -190,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="bundle folder to write")
     p.add_argument("--format", default="pte,onnx", help="comma-separated: pte, onnx (default: both)")
     p.add_argument("--max-source-len", type=int, default=128, help="source tokens per input (default 128)")
-    p.add_argument("--max-target-len", type=int, default=128, help="target tokens, the KV-cache size (default 128)")
+    p.add_argument(
+        "--max-target-len", type=int, default=128, help="target tokens, the KV-cache size (default 128)"
+    )
     p.add_argument("--beam-size", type=int, default=4, help="default beam and largest batch (default 4)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     p.add_argument("--quiet", action="store_true", help="no progress messages")

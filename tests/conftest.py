@@ -31,8 +31,11 @@ def tiny_bundle(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     from pocketmt.export.pipeline import ExportOptions, export_bundle
 
     out = tmp_path_factory.mktemp("bundles") / "tiny"
-    export_bundle(tiny_model_dir, out, ExportOptions(max_source_len=MAX_SOURCE_LEN,
-                                                      max_target_len=MAX_TARGET_LEN, beam_size=BEAM))
+    export_bundle(
+        tiny_model_dir,
+        out,
+        ExportOptions(max_source_len=MAX_SOURCE_LEN, max_target_len=MAX_TARGET_LEN, beam_size=BEAM),
+    )
     return out
 
 

@@ -14,8 +14,15 @@ V = 6
 
 
 def cfg(**kw: object) -> SearchConfig:
-    base: dict[str, object] = dict(beam_size=2, max_new_tokens=6, eos_id=EOS, start_id=START,
-                                   banned_ids=(PAD,), length_penalty=1.0, forced_eos=False)
+    base: dict[str, object] = dict(
+        beam_size=2,
+        max_new_tokens=6,
+        eos_id=EOS,
+        start_id=START,
+        banned_ids=(PAD,),
+        length_penalty=1.0,
+        forced_eos=False,
+    )
     base.update(kw)
     return SearchConfig(**base)  # type: ignore[arg-type]
 
@@ -132,8 +139,9 @@ def random_tables(draw: st.DrawFn) -> tuple[int, dict[tuple[int, ...], np.ndarra
 
 @settings(max_examples=60, deadline=None)
 @given(random_tables(), st.integers(1, 5), st.integers(1, 8), st.floats(0.0, 2.0), st.booleans())
-def test_search_invariants_on_random_models(seeded: tuple[int, dict], beam: int, max_len: int, alpha: float,
-                                            forced: bool) -> None:
+def test_search_invariants_on_random_models(
+    seeded: tuple[int, dict], beam: int, max_len: int, alpha: float, forced: bool
+) -> None:
     seed, cache = seeded
     rng = np.random.default_rng(seed)
 

@@ -20,8 +20,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def run_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data: bytes,
-              *argv: str) -> tuple[int, str, str]:
+def run_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data: bytes, *argv: str
+) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     return run(capsys, *argv)
 
@@ -38,27 +39,42 @@ def assert_one_line_error(code: int, err: str, fragment: str) -> None:
 def test_translate_args_and_stdin_keep_order_and_empty_lines(
     tiny_bundle: Path, backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, "translate", "--bundle", str(tiny_bundle), "--backend", backend,
-                       "A dog runs.", "Two children play.")
+    code, out, _ = run(
+        capsys,
+        "translate",
+        "--bundle",
+        str(tiny_bundle),
+        "--backend",
+        backend,
+        "A dog runs.",
+        "Two children play.",
+    )
     assert code == 0
     by_args = out.splitlines()
     assert len(by_args) == 2
     data = b"A dog runs.\n\nTwo children play.\n"
-    code, out, _ = run_stdin(monkeypatch, capsys, data, "translate", "--bundle", str(tiny_bundle),
-                             "--backend", backend)
+    code, out, _ = run_stdin(
+        monkeypatch, capsys, data, "translate", "--bundle", str(tiny_bundle), "--backend", backend
+    )
     assert code == 0
     assert out.split("\n")[:3] == [by_args[0], "", by_args[1]]
 
 
-def test_translate_json_has_ids_score_and_timings(tiny_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "translate", "--bundle", str(tiny_bundle), "--beam", "1", "--json", "a dog runs")
+def test_translate_json_has_ids_score_and_timings(
+    tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys, "translate", "--bundle", str(tiny_bundle), "--beam", "1", "--json", "a dog runs"
+    )
     assert code == 0
     obj = json.loads(out)
     assert obj["token_ids"] and obj["token_ids"][-1] == 0
     assert obj["timings_ms"]["total"] > 0 and obj["score"] <= 0
 
 
-def test_greedy_and_beam_options_reach_the_search(tiny_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_greedy_and_beam_options_reach_the_search(
+    tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(capsys, "translate", "--bundle", str(tiny_bundle), "--beam", "9", "x")
     assert_one_line_error(code, err, "beam size 9 is outside 1..4")
 
@@ -68,15 +84,24 @@ def test_translate_without_bundle_says_it_is_required(capsys: pytest.CaptureFixt
     assert_one_line_error(code, err, "no --bundle given")
 
 
-def test_invalid_utf8_on_stdin_names_the_line(tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_stdin(monkeypatch, capsys, b"fine\nalso fine\nbad \xff\xfe here\n", "translate",
-                               "--bundle", str(tiny_bundle))
+def test_invalid_utf8_on_stdin_names_the_line(
+    tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_stdin(
+        monkeypatch,
+        capsys,
+        b"fine\nalso fine\nbad \xff\xfe here\n",
+        "translate",
+        "--bundle",
+        str(tiny_bundle),
+    )
     assert_one_line_error(code, err, "stdin line 3: invalid UTF-8")
     assert out == ""
 
 
-def test_long_input_is_split_and_nothing_dropped(tiny_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_long_input_is_split_and_nothing_dropped(
+    tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = " ".join(["The dog runs through the snow."] * 12)
     code, out, err = run(capsys, "translate", "--bundle", str(tiny_bundle), "--json", text)
     assert code == 0
@@ -91,8 +116,15 @@ def test_long_input_is_split_and_nothing_dropped(tiny_bundle: Path, capsys: pyte
 def test_info_describes_the_bundle(tiny_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "info", str(tiny_bundle))
     assert code == 0
-    for fragment in ("marian en->de", "2 encoder + 2 decoder layers", "model.pte", "encoder.onnx",
-                     "fp32", "batch (beams) up to 4", "torch"):
+    for fragment in (
+        "marian en->de",
+        "2 encoder + 2 decoder layers",
+        "model.pte",
+        "encoder.onnx",
+        "fp32",
+        "batch (beams) up to 4",
+        "torch",
+    ):
         assert fragment in out
 
 
@@ -134,16 +166,20 @@ def test_one_changed_byte_in_model_pte_is_refused_by_translate_and_verify(bundle
         assert proc.stdout == "" if argv[0] == "translate" else True
 
 
-@pytest.mark.parametrize("damage, fragment", [
-    ("missing_folder", "bundle folder not found"),
-    ("missing_file", "file missing: encoder.onnx"),
-    ("truncated", "truncated or replaced"),
-    ("newer_schema", "schema version 2 is newer"),
-    ("no_manifest", "not a pocketmt bundle"),
-    ("bad_json", "not valid JSON"),
-])
-def test_broken_bundles_give_one_line_errors(bundle_copy: Path, damage: str, fragment: str,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        ("missing_folder", "bundle folder not found"),
+        ("missing_file", "file missing: encoder.onnx"),
+        ("truncated", "truncated or replaced"),
+        ("newer_schema", "schema version 2 is newer"),
+        ("no_manifest", "not a pocketmt bundle"),
+        ("bad_json", "not valid JSON"),
+    ],
+)
+def test_broken_bundles_give_one_line_errors(
+    bundle_copy: Path, damage: str, fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = bundle_copy
     if damage == "missing_folder":
         target = bundle_copy / "nope"
@@ -173,7 +209,19 @@ def test_a_pte_that_is_not_one_is_refused(bundle_copy: Path, capsys: pytest.Capt
 
 
 def test_debug_shows_the_traceback(tiny_bundle: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pocketmt", "--debug", "translate", "--bundle",
-                           str(tiny_bundle / "nope"), "x"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pocketmt",
+            "--debug",
+            "translate",
+            "--bundle",
+            str(tiny_bundle / "nope"),
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "Traceback" in proc.stderr and "bundle folder not found" in proc.stderr

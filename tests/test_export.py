@@ -21,8 +21,9 @@ def _err(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return err[0]
 
 
-def test_model_folder_problems_are_one_line_errors(tmp_path: Path, tiny_model_dir: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_model_folder_problems_are_one_line_errors(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = str(tmp_path / "b")
     assert "model folder not found" in _err(capsys, "export", str(tmp_path / "missing"), "-o", out)
     (tmp_path / "empty").mkdir()
@@ -42,8 +43,9 @@ def test_model_folder_problems_are_one_line_errors(tmp_path: Path, tiny_model_di
     assert not (tmp_path / "b" / "manifest.json").exists()
 
 
-def test_export_refuses_a_bundle_that_disagrees_with_eager(tiny_model_dir: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_refuses_a_bundle_that_disagrees_with_eager(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pocketmt.runtime.translator as translator
 
     real = translator.load_graphs
@@ -64,17 +66,25 @@ def test_export_refuses_a_bundle_that_disagrees_with_eager(tiny_model_dir: Path,
     monkeypatch.setattr(translator, "load_graphs", lambda bundle, backend: Skewed(real(bundle, backend)))
     out = tmp_path / "bundle"
     with pytest.raises(ExportError, match=r"refusing to write the bundle: onnx: decode_step log_probs"):
-        export_bundle(tiny_model_dir, out, ExportOptions(formats=("onnx",), max_source_len=16, max_target_len=8))
+        export_bundle(
+            tiny_model_dir, out, ExportOptions(formats=("onnx",), max_source_len=16, max_target_len=8)
+        )
     assert not out.exists()
     assert [p for p in tmp_path.iterdir()] == []  # no partial folder left behind
 
 
-def test_onnx_only_bundle_translates_and_pte_backend_is_refused(tiny_model_dir: Path, tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_onnx_only_bundle_translates_and_pte_backend_is_refused(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "onnx-only"
-    export_bundle(tiny_model_dir, out, ExportOptions(formats=("onnx",), max_source_len=16, max_target_len=8,
-                                                     beam_size=2))
+    export_bundle(
+        tiny_model_dir,
+        out,
+        ExportOptions(formats=("onnx",), max_source_len=16, max_target_len=8, beam_size=2),
+    )
     assert not (out / "model.pte").exists()
     assert main(["verify", str(out)]) == 0
     capsys.readouterr()
-    assert "no executorch graphs" in _err(capsys, "translate", "--bundle", str(out), "--backend", "executorch", "x")
+    assert "no executorch graphs" in _err(
+        capsys, "translate", "--bundle", str(out), "--backend", "executorch", "x"
+    )

@@ -30,7 +30,10 @@ def test_runtime_sources_never_import_export() -> None:
 
     root = Path(__file__).resolve().parents[1] / "runtime"
     offenders = [
-        str(p) for p in root.rglob("*.py")
-        if any(word in p.read_text() for word in ("pocketmt.export", "import transformers", "from transformers"))
+        str(p)
+        for p in root.rglob("*.py")
+        if any(
+            word in p.read_text() for word in ("pocketmt.export", "import transformers", "from transformers")
+        )
     ]
     assert offenders == []

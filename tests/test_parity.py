@@ -42,8 +42,12 @@ def hf_greedy(model, ids: list[int]) -> list[int]:  # type: ignore[no-untyped-de
     cfg = model.config
     with torch.no_grad():
         out = model.generate(
-            input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-            num_beams=1, do_sample=False, max_new_tokens=MAX_TARGET_LEN, bad_words_ids=[[cfg.pad_token_id]],
+            input_ids=torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            num_beams=1,
+            do_sample=False,
+            max_new_tokens=MAX_TARGET_LEN,
+            bad_words_ids=[[cfg.pad_token_id]],
             forced_eos_token_id=cfg.eos_token_id,
         )[0].tolist()
     tokens = out[1:]  # drop the decoder start token
@@ -53,7 +57,9 @@ def hf_greedy(model, ids: list[int]) -> list[int]:  # type: ignore[no-untyped-de
 
 
 def test_greedy_of_every_backend_matches_transformers_generate(
-    hf_model, translators: dict[str, Translator], source_ids: list[list[int]]  # type: ignore[no-untyped-def]
+    hf_model,
+    translators: dict[str, Translator],
+    source_ids: list[list[int]],  # type: ignore[no-untyped-def]
 ) -> None:
     assert len(source_ids) >= 100
     assert translators["eager"].manifest.decoding.forced_eos
@@ -68,8 +74,9 @@ def test_greedy_of_every_backend_matches_transformers_generate(
         assert mismatched == [], f"{name}: {len(mismatched)} of {len(source_ids)} differ from transformers"
 
 
-def test_beam_output_identical_across_backends(translators: dict[str, Translator],
-                                               source_ids: list[list[int]]) -> None:
+def test_beam_output_identical_across_backends(
+    translators: dict[str, Translator], source_ids: list[list[int]]
+) -> None:
     beam = TranslateOptions(beam_size=BEAM)
     results = {name: [tr.search_ids(ids, beam) for ids in source_ids] for name, tr in translators.items()}
     reference = [h.tokens for h in results["eager"]]
@@ -79,8 +86,9 @@ def test_beam_output_identical_across_backends(translators: dict[str, Translator
             assert abs(a.score - b.score) < 1e-3
 
 
-def test_text_translation_is_identical_across_backends(translators: dict[str, Translator],
-                                                       sentences: list[str]) -> None:
+def test_text_translation_is_identical_across_backends(
+    translators: dict[str, Translator], sentences: list[str]
+) -> None:
     texts = sentences[:20]
     outs = {name: [t.text for t in tr.translate(texts)] for name, tr in translators.items()}
     assert outs["executorch"] == outs["onnx"] == outs["eager"]

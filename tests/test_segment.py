@@ -38,8 +38,10 @@ def test_overlong_sentence_is_cut_into_chunks_with_a_warning() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["a", "bb", "ccc", "d.", "e!", "f?", "g\u3002"]), min_size=0, max_size=60),
-       st.integers(2, 12))
+@given(
+    st.lists(st.sampled_from(["a", "bb", "ccc", "d.", "e!", "f?", "g\u3002"]), min_size=0, max_size=60),
+    st.integers(2, 12),
+)
 def test_no_token_is_ever_dropped(words: list[str], max_len: int) -> None:
     text = " ".join(words)
     seg = segment(text, encode, max_len, EOS)

@@ -55,7 +55,9 @@ class MarianEncoderGraph(nn.Module):
         self.dec_heads = cfg.decoder_attention_heads
         self.act = _ACTIVATIONS[cfg.activation_function]
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         seq = input_ids.shape[1]
         h = self.embed_tokens(input_ids) * self.embed_scale
         h = h + self.embed_positions.weight[:seq].unsqueeze(0)
@@ -127,8 +129,11 @@ class MarianDecoderStepGraph(nn.Module):
         return torch.log_softmax(logits, dim=-1), torch.stack(new_ks), torch.stack(new_vs)
 
 
-def is_marian_config(config: dict[str, Any]) -> bool:
-    return config.get("model_type") == "marian"
+def load_model(path: Any) -> Any:
+    import torch
+    from transformers import MarianMTModel
+
+    return MarianMTModel.from_pretrained(str(path), dtype=torch.float32).eval()
 
 
 def build_step_graphs(model: Any, max_target_len: int) -> StepGraphs:
@@ -152,9 +157,10 @@ def build_step_graphs(model: Any, max_target_len: int) -> StepGraphs:
         vocab_size=cfg.vocab_size,
     )
     gen = getattr(model, "generation_config", None)
-    forced_eos = getattr(gen, "forced_eos_token_id", None) is not None or cfg.to_dict().get(
-        "forced_eos_token_id"
-    ) is not None
+    forced_eos = (
+        getattr(gen, "forced_eos_token_id", None) is not None
+        or cfg.to_dict().get("forced_eos_token_id") is not None
+    )
     unk = _unk_id(model)
     special = SpecialTokens(
         pad_id=cfg.pad_token_id,

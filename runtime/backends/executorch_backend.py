@@ -37,7 +37,9 @@ def _quiet_native_stderr() -> Iterator[None]:
 
 
 class ExecuTorchGraphs:
-    def __init__(self, pte_path: Path, encode_method: str = "encode", step_method: str = "decode_step") -> None:
+    def __init__(
+        self, pte_path: Path, encode_method: str = "encode", step_method: str = "decode_step"
+    ) -> None:
         import torch
         from executorch.runtime import Runtime
 

@@ -21,8 +21,12 @@ class OnnxGraphs:
         if threads:
             options.intra_op_num_threads = threads
         try:
-            self._encode: Any = ort.InferenceSession(str(encoder_path), options, providers=["CPUExecutionProvider"])
-            self._step: Any = ort.InferenceSession(str(step_path), options, providers=["CPUExecutionProvider"])
+            self._encode: Any = ort.InferenceSession(
+                str(encoder_path), options, providers=["CPUExecutionProvider"]
+            )
+            self._step: Any = ort.InferenceSession(
+                str(step_path), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BundleError(f"not a loadable ONNX model ({exc})") from exc
 
