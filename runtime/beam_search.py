@@ -81,8 +81,12 @@ def top_candidates(scores: F32, count: int) -> list[tuple[int, int, np.float32]]
     """
     rows, vocab = scores.shape
     flat = scores.reshape(-1)
-    # stable sort on -score keeps the lower flat index first among equal scores
-    order = np.argsort(-flat, kind="stable")[:count]
+    count = min(count, flat.size)
+    # Same result as a full stable sort on -score, without sorting K*V entries: keep everything at
+    # least as good as the count-th best score (ties included), then order that handful exactly.
+    threshold = flat[np.argpartition(-flat, count - 1)[count - 1]]
+    pool = np.flatnonzero(flat >= threshold)
+    order = pool[np.lexsort((pool, -flat[pool]))][:count]
     return [(int(i) // vocab, int(i) % vocab, flat[i]) for i in order if np.isfinite(flat[i])]
 
 

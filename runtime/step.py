@@ -106,6 +106,8 @@ class CachedStepModel:
         return np.asarray(log_probs, dtype=np.float32)
 
     def reorder(self, parents: list[int]) -> None:
+        if parents == list(range(len(parents))):
+            return  # every row continues itself: nothing moves
         idx = np.asarray(parents, dtype=np.int64)
         self._self_k = np.ascontiguousarray(self._self_k[:, idx])
         self._self_v = np.ascontiguousarray(self._self_v[:, idx])

@@ -131,6 +131,24 @@ def test_equal_scores_tie_break_by_row_then_token() -> None:
     assert hyp.tokens == [2, 0]
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([-np.inf, -3.0, -1.0, -0.5, 0.0]), min_size=2, max_size=24), st.integers(1, 30)
+)
+def test_top_candidates_equal_a_full_stable_sort(values: list[float], count: int) -> None:
+    from pocketmt.runtime.beam_search import top_candidates
+
+    scores = (
+        np.asarray(values, dtype=np.float32).reshape(2, -1)
+        if len(values) % 2 == 0
+        else (np.asarray(values, dtype=np.float32).reshape(1, -1))
+    )
+    flat = scores.reshape(-1)
+    expected = [int(i) for i in np.argsort(-flat, kind="stable")[:count] if np.isfinite(flat[i])]
+    got = [r * scores.shape[1] + t for r, t, _ in top_candidates(scores, count)]
+    assert got == expected
+
+
 @st.composite
 def random_tables(draw: st.DrawFn) -> tuple[int, dict[tuple[int, ...], np.ndarray]]:
     seed = draw(st.integers(0, 2**31 - 1))
