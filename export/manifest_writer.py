@@ -28,11 +28,13 @@ def producer_versions() -> dict[str, str]:
     return out
 
 
+def file_entry(path: Path) -> dict[str, Any]:
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
 def file_table(folder: Path) -> dict[str, dict[str, Any]]:
     return {
-        p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.name != MANIFEST_NAME
+        p.name: file_entry(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST_NAME
     }
 
 
@@ -55,10 +57,10 @@ def build_manifest(
     graphs: StepGraphs,
     options: Any,
     graph_entries: dict[str, dict[str, Any]],
-    folder: Path,
+    files: dict[str, dict[str, Any]],
     reference: str,
-    export_check: dict[str, Any],
 ) -> dict[str, Any]:
+    """The manifest; ``export_check`` starts empty and the pipeline fills it after its checks."""
     d = graphs.dims
     s = graphs.special
     fp32 = "fp32"
@@ -105,8 +107,8 @@ def build_manifest(
         "tensor_formats": {"embeddings": fp32, "linear": fp32, "layer_norm": fp32, "lm_head": fp32},
         "contract": contract(options.beam_size, options.max_source_len),
         "graphs": graph_entries,
-        "files": file_table(folder),
+        "files": files,
         "reference": reference,
-        "export_check": export_check,
+        "export_check": {},
         "producer": producer_versions(),
     }

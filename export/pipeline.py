@@ -21,7 +21,7 @@ from pocketmt.export.arch import ADAPTERS
 from pocketmt.export.checkpoint import TOKENIZER_FILES, load_checkpoint
 from pocketmt.export.eager import EagerGraphs
 from pocketmt.export.errors import ExportError
-from pocketmt.export.manifest_writer import build_manifest
+from pocketmt.export.manifest_writer import build_manifest, file_entry, file_table
 from pocketmt.export.self_check import ATOL, RTOL, compare_graphs
 from pocketmt.export.signatures import GraphShapes
 from pocketmt.runtime.beam_search import SearchConfig, beam_search
@@ -153,9 +153,8 @@ def export_bundle(
             graph_entries["onnx"] = export_onnx(graphs, shapes, staging)
             report.seconds["onnx"] = time.perf_counter() - t0
 
-        draft = build_manifest(
-            ckpt, graphs, options, graph_entries, staging, reference=REFERENCE_FILE, export_check={}
-        )
+        files = file_table(staging)
+        draft = build_manifest(ckpt, graphs, options, graph_entries, files, reference=REFERENCE_FILE)
         manifest = parse_manifest(draft)
         tokenizer = MarianTokenizer(*(staging / n for n in TOKENIZER_FILES))
         eager_graphs = EagerGraphs(graphs)
@@ -179,15 +178,8 @@ def export_bundle(
         report.seconds["check"] = time.perf_counter() - t0
         report.checks = checks
 
-        final = build_manifest(
-            ckpt,
-            graphs,
-            options,
-            graph_entries,
-            staging,
-            reference=REFERENCE_FILE,
-            export_check={"atol": ATOL, "rtol": RTOL, "backends": checks},
-        )
+        files[REFERENCE_FILE] = file_entry(staging / REFERENCE_FILE)
+        final = {**draft, "files": files, "export_check": {"atol": ATOL, "rtol": RTOL, "backends": checks}}
         parse_manifest(final)
         (staging / MANIFEST_NAME).write_text(json.dumps(final, indent=2) + "\n")
         if out.exists():

@@ -74,7 +74,7 @@ def read_stdin_lines(stream: Any) -> list[str]:
             raise InputError(
                 f"stdin line {number}: invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
             ) from exc
-        lines.append(text.rstrip("\r\n") if text.endswith("\n") else text.rstrip("\r"))
+        lines.append(text.removesuffix("\n").removesuffix("\r"))
     return lines
 
 
