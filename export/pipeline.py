@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from pocketmt.export.arch import ADAPTERS
-from pocketmt.export.checkpoint import TOKENIZER_FILES, load_checkpoint
+from pocketmt.export.arch.base import StepGraphs as StepGraphsT
+from pocketmt.export.checkpoint import TOKENIZER_FILES, Checkpoint, load_checkpoint
 from pocketmt.export.eager import EagerGraphs
 from pocketmt.export.errors import ExportError
 from pocketmt.export.manifest_writer import build_manifest, file_entry, file_table
@@ -29,6 +30,7 @@ from pocketmt.runtime.bundle import Bundle
 from pocketmt.runtime.manifest import MANIFEST_NAME, parse_manifest
 from pocketmt.runtime.step import CachedStepModel, StepGraphs
 from pocketmt.runtime.tokenizer import MarianTokenizer
+from pocketmt.runtime.translator import Translator
 
 FORMATS = ("pte", "onnx")
 REFERENCE_FILE = "reference.json"
@@ -104,6 +106,41 @@ def _probe_ids(vocab_size: int, special: set[int], max_source_len: int) -> list[
     return [[int(x) for x in rng.choice(usable, size=n)] for n in lengths]
 
 
+def load_step_graphs(model: str | Path, options: ExportOptions) -> tuple[Checkpoint, StepGraphsT]:
+    """Load and validate a checkpoint, and build its step-contract graphs."""
+    ckpt = load_checkpoint(model)
+    try:
+        graphs = ADAPTERS[ckpt.config["model_type"]].build_step_graphs(ckpt.model, options.max_target_len)
+    except ValueError as exc:
+        raise ExportError(f"{ckpt.path}: {exc}") from exc
+    if options.max_source_len > graphs.max_positions:
+        raise ExportError(
+            f"max source length {options.max_source_len} exceeds the model's {graphs.max_positions} positions"
+        )
+    return ckpt, graphs
+
+
+def eager_translator(model: str | Path, options: ExportOptions | None = None) -> Translator:
+    """A runtime ``Translator`` over the eager PyTorch model of a checkpoint folder, with the same
+    tokenizer, search and limits an exported bundle would have: compare before and after export."""
+    options = options or ExportOptions()
+    _validate_options(options)
+    ckpt, graphs = load_step_graphs(model, options)
+    files = {name: file_entry(ckpt.path / name) for name in TOKENIZER_FILES}
+    # an in-memory manifest: the graphs entry only satisfies the schema, the eager graphs are passed directly
+    manifest = parse_manifest(
+        build_manifest(
+            ckpt,
+            graphs,
+            options,
+            {"onnx": {"encode": "-", "decode_step": "-"}},
+            files,
+            reference=REFERENCE_FILE,
+        )
+    )
+    return Translator(Bundle(ckpt.path, manifest), "eager", graphs=EagerGraphs(graphs))
+
+
 def export_bundle(
     model: str | Path,
     out_dir: str | Path,
@@ -119,15 +156,7 @@ def export_bundle(
 
     began = time.perf_counter()
     say("loading checkpoint")
-    ckpt = load_checkpoint(model)
-    try:
-        graphs = ADAPTERS[ckpt.config["model_type"]].build_step_graphs(ckpt.model, options.max_target_len)
-    except ValueError as exc:
-        raise ExportError(f"{ckpt.path}: {exc}") from exc
-    if options.max_source_len > graphs.max_positions:
-        raise ExportError(
-            f"max source length {options.max_source_len} exceeds the model's {graphs.max_positions} positions"
-        )
+    ckpt, graphs = load_step_graphs(model, options)
     report = ExportReport(out)
     report.seconds["load"] = time.perf_counter() - began
     shapes = GraphShapes(graphs.dims, options.beam_size, options.max_source_len, options.max_target_len)

@@ -12,6 +12,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pocketmt.runtime.errors import InputError, PocketMTError
@@ -118,6 +119,28 @@ def cmd_translate(args: argparse.Namespace) -> int:
         else:
             print(result.text)
         sys.stdout.flush()
+    return 0
+
+
+# ---------------------------------------------------------------- eval
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pocketmt.evaluate import evaluate, open_translator, read_lines
+    from pocketmt.runtime.translator import TranslateOptions
+
+    sources, references = read_lines(args.src), read_lines(args.ref)
+    translator = open_translator(args.bundle, args.backend)
+    result = evaluate(translator, sources, references, TranslateOptions(beam_size=args.beam))
+    if args.output:
+        Path(args.output).write_text("\n".join(result.hypotheses) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps({"backend": translator.backend, **result.as_json()}))
+    else:
+        print(
+            f"BLEU {result.bleu:.2f}  chrF {result.chrf:.2f}  {result.sentences} sentences in "
+            f"{result.seconds:.1f} s ({result.sentences_per_second:.1f}/s, {translator.backend})"
+        )
+        print(f"  {result.signature_bleu}")
+        print(f"  {result.signature_chrf}")
     return 0
 
 
@@ -234,6 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--json", action="store_true", help="one JSON object per input with ids, score, timings")
     p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("eval", help="sacreBLEU and chrF of a bundle or checkpoint folder on a test set")
+    p.add_argument(
+        "--bundle", required=True, help="bundle folder, or a Hugging Face model folder (run eagerly)"
+    )
+    p.add_argument("--src", required=True, help="source text, one sentence per line (plain or gzip)")
+    p.add_argument("--ref", required=True, help="reference translations, aligned with --src")
+    p.add_argument("--beam", type=int, default=None, help="beam size (default: the bundle's)")
+    p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--output", help="also write the translations to this file")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("info", help="describe a bundle")
     p.add_argument("bundle")
