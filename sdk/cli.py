@@ -122,9 +122,34 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from pocketmt.export.training.trainer import TrainConfig, train_model
+
+    overrides = {}
+    if args.config:
+        try:
+            overrides = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{args.config}: not a readable JSON config ({exc})") from exc
+    fields = {f for f in TrainConfig.__dataclass_fields__}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise InputError(f"{args.config}: unknown settings {', '.join(unknown)}")
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    cfg = TrainConfig(**{**overrides, **given})
+    progress = train_model(cfg)
+    print(
+        f"model written: {cfg.out} (best valid BLEU {progress['best_bleu']:.2f} at epoch {progress['best_epoch']}, "
+        f"{progress['step']} steps, {progress['seconds'] / 60:.1f} min of training)"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------- eval
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pocketmt.evaluate import evaluate, open_translator, read_lines
+    from pocketmt.evaluate import evaluate, open_translator
+    from pocketmt.export.corpus import read_lines
     from pocketmt.runtime.translator import TranslateOptions
 
     sources, references = read_lines(args.src), read_lines(args.ref)
@@ -257,6 +282,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--json", action="store_true", help="one JSON object per input with ids, score, timings")
     p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("train", help="train a Marian-architecture model (and its tokenizer) on parallel text")
+    p.add_argument("--src", required=True, help="training source text (plain or gzip)")
+    p.add_argument("--tgt", required=True, help="training target text, aligned")
+    p.add_argument("--valid-src", dest="valid_src", required=True)
+    p.add_argument("--valid-tgt", dest="valid_tgt", required=True)
+    p.add_argument(
+        "-o", "--output", dest="out", required=True, help="model folder (rerun the command to resume)"
+    )
+    p.add_argument("--arch", default=None, help="tiny, student, base or teacher (default base)")
+    p.add_argument("--config", default=None, help="JSON file of training settings; flags override it")
+    p.add_argument("--max-epochs", dest="max_epochs", type=int, default=None)
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
+    p.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--source-lang", dest="source_lang", default=None)
+    p.add_argument("--target-lang", dest="target_lang", default=None)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="sacreBLEU and chrF of a bundle or checkpoint folder on a test set")
     p.add_argument(

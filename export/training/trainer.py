@@ -1,0 +1,344 @@
+"""``pocketmt train``: tokenizer, model, loop with validation, early stopping and resumable checkpoints.
+
+Layout of ``out`` while and after training::
+
+    out/config.json, model.safetensors, source.spm, ...   the best model so far (HF Marian checkpoint)
+    out/.train/settings.json                               what this run was asked to do (resume refuses a change)
+    out/.train/state.pt                                    model, optimizer, schedule, RNG, position in the data
+    out/.train/log.jsonl                                   one line per validation
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from pocketmt.export.corpus import read_parallel
+from pocketmt.export.errors import ModelDirError
+from pocketmt.export.training.batches import epoch_order, make_batches
+from pocketmt.export.training.checkpointing import load, replace_folder_atomic, save_atomic
+from pocketmt.export.training.presets import PRESETS, Arch
+from pocketmt.export.training.spm_vocab import marian_vocab, train_joint_spm, write_tokenizer
+from pocketmt.runtime.errors import InputError
+
+TOKENIZER = ("source.spm", "target.spm", "vocab.json", "tokenizer_config.json")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    src: str
+    tgt: str
+    valid_src: str
+    valid_tgt: str
+    out: str
+    arch: str = "base"
+    source_lang: str = ""
+    target_lang: str = ""
+    max_epochs: int = 40
+    max_steps: int = 0  # 0: no limit (epochs and early stopping decide)
+    batch_tokens: int = 4096
+    lr: float = 7e-4
+    warmup_steps: int = 800
+    label_smoothing: float = 0.1
+    patience: int = 4
+    seed: int = 1
+    max_len: int = 128
+    checkpoint_every: int = 200
+    valid_limit: int = 0  # 0: the whole validation set
+
+
+def _lang_of(path: str) -> str:
+    match = re.search(r"\.([a-z]{2,3})(\.gz)?$", path)
+    return match.group(1) if match else "und"
+
+
+def _lr_factor(step: int, warmup: int) -> float:
+    """Linear warm-up, then inverse square root decay."""
+    step = max(step, 1)
+    return min(step / warmup, math.sqrt(warmup / step))
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, progress: Callable[[str], None] | None = None) -> None:
+        if cfg.arch not in PRESETS:
+            raise InputError(f"unknown --arch {cfg.arch!r}; choose from {', '.join(PRESETS)}")
+        self.cfg = cfg
+        self.arch: Arch = PRESETS[cfg.arch]
+        self.out = Path(cfg.out)
+        self.work = self.out / ".train"
+        self.say = progress or (lambda msg: print(msg, file=sys.stderr))
+        self.src_lang = cfg.source_lang or _lang_of(cfg.src)
+        self.tgt_lang = cfg.target_lang or _lang_of(cfg.tgt)
+
+    # ------------------------------------------------------------ setup
+    def _settings(self) -> dict[str, Any]:
+        return {"train": asdict(self.cfg), "arch": self.arch.as_dict()}
+
+    def _check_resume(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        path = self.work / "settings.json"
+        settings = self._settings()
+        if path.is_file():
+            before = json.loads(path.read_text())
+            if before != json.loads(json.dumps(settings)):
+                raise ModelDirError(
+                    f"{self.out}: holds a run with other settings; use another -o or delete {self.work}"
+                )
+        else:
+            path.write_text(json.dumps(settings, indent=1))
+
+    def _tokenizer(self, sources: list[str], targets: list[str]) -> tuple[bytes, dict[str, int]]:
+        spm_path = self.work / "joint.spm"
+        if not spm_path.is_file():
+            self.say(f"training the SentencePiece model ({self.arch.vocab_size} pieces, byte fallback)")
+            proto = train_joint_spm(sources + targets, self.arch.vocab_size)
+            tmp = spm_path.with_suffix(".tmp")
+            tmp.write_bytes(proto)
+            tmp.replace(spm_path)
+        proto = spm_path.read_bytes()
+        return proto, marian_vocab(proto)
+
+    def _model(self, vocab: dict[str, int]) -> Any:
+        from transformers import MarianConfig, MarianMTModel
+
+        a = self.arch
+        pad = vocab["<pad>"]
+        config = MarianConfig(
+            vocab_size=len(vocab),
+            decoder_vocab_size=len(vocab),
+            d_model=a.d_model,
+            encoder_layers=a.encoder_layers,
+            decoder_layers=a.decoder_layers,
+            encoder_attention_heads=a.heads,
+            decoder_attention_heads=a.heads,
+            encoder_ffn_dim=a.ffn_dim,
+            decoder_ffn_dim=a.ffn_dim,
+            max_position_embeddings=512,
+            dropout=a.dropout,
+            attention_dropout=0.0,
+            activation_dropout=0.0,
+            activation_function="swish",
+            scale_embedding=True,
+            pad_token_id=pad,
+            eos_token_id=0,
+            decoder_start_token_id=pad,
+            forced_eos_token_id=0,
+            unk_token_id=1,
+            share_encoder_decoder_embeddings=True,
+            tie_word_embeddings=True,
+        )
+        torch.manual_seed(self.cfg.seed)
+        return MarianMTModel(config)
+
+    # ------------------------------------------------------------ run
+    def run(self) -> dict[str, Any]:
+        from pocketmt.runtime.tokenizer import MarianTokenizer
+
+        cfg = self.cfg
+        self._check_resume()
+        sources, targets = read_parallel(cfg.src, cfg.tgt)
+        valid_src, valid_tgt = read_parallel(cfg.valid_src, cfg.valid_tgt)
+        if cfg.valid_limit:
+            valid_src, valid_tgt = valid_src[: cfg.valid_limit], valid_tgt[: cfg.valid_limit]
+        proto, vocab = self._tokenizer(sources, targets)
+        tok_dir = self.work / "tokenizer"
+        tok_dir.mkdir(exist_ok=True)
+        write_tokenizer(tok_dir, proto, vocab, self.src_lang, self.tgt_lang)
+        tokenizer = MarianTokenizer(tok_dir / "source.spm", tok_dir / "target.spm", tok_dir / "vocab.json")
+
+        pairs = [(tokenizer.encode(s), tokenizer.encode(t)) for s, t in zip(sources, targets, strict=True)]
+        kept = [p for p in pairs if len(p[0]) <= cfg.max_len and len(p[1]) <= cfg.max_len and len(p[0]) > 1]
+        if len(kept) < len(pairs):
+            self.say(f"skipping {len(pairs) - len(kept)} pairs longer than {cfg.max_len} tokens or empty")
+        if not kept:
+            raise InputError("no training pairs left")
+        batches = make_batches([(len(s), len(t)) for s, t in kept], cfg.batch_tokens)
+
+        model = self._model(vocab)
+        optim = torch.optim.AdamW(
+            model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0
+        )
+        sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: _lr_factor(s, cfg.warmup_steps))
+        state_path = self.work / "state.pt"
+        progress: dict[str, Any] = {
+            "epoch": 0,
+            "batch": 0,
+            "step": 0,
+            "best_bleu": -1.0,
+            "best_epoch": -1,
+            "bad_epochs": 0,
+            "done": False,
+            "seconds": 0.0,
+        }
+        saved = load(state_path)
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            optim.load_state_dict(saved["optim"])
+            sched.load_state_dict(saved["sched"])
+            torch.set_rng_state(saved["rng"])
+            progress = saved["progress"]
+            self.say(
+                f"resuming at epoch {progress['epoch'] + 1}, batch {progress['batch']}, step {progress['step']}"
+            )
+        if progress["done"]:
+            self.say("training already finished; the best model is in place")
+            return progress
+
+        def checkpoint() -> None:
+            save_atomic(
+                {
+                    "model": model.state_dict(),
+                    "optim": optim.state_dict(),
+                    "sched": sched.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "progress": progress,
+                },
+                state_path,
+            )
+
+        pad = vocab["<pad>"]
+        params = sum(p.numel() for p in model.parameters())
+        self.say(f"{cfg.arch}: {params / 1e6:.2f}M parameters, {len(kept)} pairs in {len(batches)} batches")
+        from tqdm import tqdm
+
+        while progress["epoch"] < cfg.max_epochs and not progress["done"]:
+            epoch = progress["epoch"]
+            order = epoch_order(batches, cfg.seed, epoch)
+            model.train()
+            began = time.perf_counter()
+            tokens = 0
+            bar = tqdm(
+                total=len(order),
+                initial=progress["batch"],
+                desc=f"epoch {epoch + 1}",
+                unit="batch",
+                file=sys.stderr,
+                mininterval=2.0,
+                dynamic_ncols=True,
+            )
+            for index in range(progress["batch"], len(order)):
+                loss, n_tok = self._train_step(model, [kept[i] for i in order[index]], pad)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optim.step()
+                sched.step()
+                tokens += n_tok
+                progress["batch"] = index + 1
+                progress["step"] += 1
+                elapsed = time.perf_counter() - began
+                bar.set_postfix(
+                    loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):.0f}", refresh=False
+                )
+                bar.update(1)
+                if progress["step"] % cfg.checkpoint_every == 0:
+                    progress["seconds"] += time.perf_counter() - began
+                    began, tokens = time.perf_counter(), 0
+                    checkpoint()
+                if cfg.max_steps and progress["step"] >= cfg.max_steps:
+                    break
+            bar.close()
+            progress["seconds"] += time.perf_counter() - began
+            finished_epoch = progress["batch"] >= len(order)
+            if finished_epoch or (cfg.max_steps and progress["step"] >= cfg.max_steps):
+                bleu, chrf = self._validate(model, tokenizer, valid_src, valid_tgt)
+                line = {
+                    "epoch": epoch + 1,
+                    "step": progress["step"],
+                    "valid_bleu": bleu,
+                    "valid_chrf": chrf,
+                    "train_seconds": round(progress["seconds"], 1),
+                }
+                with (self.work / "log.jsonl").open("a") as log:
+                    log.write(json.dumps(line) + "\n")
+                if bleu > progress["best_bleu"]:
+                    progress.update(best_bleu=bleu, best_epoch=epoch + 1, bad_epochs=0)
+                    self._save_model(model, tok_dir)
+                else:
+                    progress["bad_epochs"] += 1
+                self.say(
+                    f"epoch {epoch + 1}: valid BLEU {bleu:.2f} chrF {chrf:.2f} "
+                    f"(best {progress['best_bleu']:.2f} at epoch {progress['best_epoch']})"
+                )
+                progress["epoch"] += 1
+                progress["batch"] = 0
+                if progress["bad_epochs"] >= cfg.patience or (
+                    cfg.max_steps and progress["step"] >= cfg.max_steps
+                ):
+                    progress["done"] = True
+            checkpoint()
+        progress["done"] = True
+        checkpoint()
+        return progress
+
+    def _train_step(self, model: Any, batch: list[tuple[list[int], list[int]]], pad: int) -> tuple[Any, int]:
+        width_s = max(len(s) for s, _ in batch)
+        width_t = max(len(t) for _, t in batch)
+        src = torch.tensor([s + [pad] * (width_s - len(s)) for s, _ in batch])
+        tgt = torch.tensor([t + [pad] * (width_t - len(t)) for _, t in batch])
+        dec_in = torch.cat([torch.full((len(batch), 1), pad), tgt[:, :-1]], dim=1)
+        labels = tgt.masked_fill(tgt == pad, -100)
+        logits = model(input_ids=src, attention_mask=(src != pad).long(), decoder_input_ids=dec_in).logits
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            labels.reshape(-1),
+            ignore_index=-100,
+            label_smoothing=self.cfg.label_smoothing,
+        )
+        return loss, int((labels != -100).sum())
+
+    @torch.no_grad()
+    def _validate(
+        self, model: Any, tokenizer: Any, sources: list[str], refs: list[str]
+    ) -> tuple[float, float]:
+        import sacrebleu
+
+        model.eval()
+        pad = tokenizer.pad_id
+        encoded = [tokenizer.encode(s)[: self.cfg.max_len] for s in sources]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        hyps = [""] * len(encoded)
+        for start in range(0, len(order), 64):
+            idx = order[start : start + 64]
+            width = max(len(encoded[i]) for i in idx)
+            ids = torch.tensor([encoded[i] + [pad] * (width - len(encoded[i])) for i in idx])
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=(ids != pad).long(),
+                num_beams=1,
+                do_sample=False,
+                max_new_tokens=int(width * 1.5) + 10,
+                bad_words_ids=[[pad]],
+            )
+            for row, i in enumerate(idx):
+                hyps[i] = tokenizer.decode([t for t in out[row].tolist()[1:] if t != pad])
+        model.train()
+        bleu = sacrebleu.metrics.BLEU().corpus_score(hyps, [refs]).score
+        chrf = sacrebleu.metrics.CHRF().corpus_score(hyps, [refs]).score
+        return round(bleu, 2), round(chrf, 2)
+
+    def _save_model(self, model: Any, tok_dir: Path) -> None:
+        """Write the best model into ``out`` (HF checkpoint + tokenizer), swapping files in atomically."""
+        staging = Path(tempfile.mkdtemp(prefix=".best-", dir=self.work))
+        model.save_pretrained(str(staging))
+        for name in TOKENIZER:
+            (staging / name).write_bytes((tok_dir / name).read_bytes())
+        target = self.work / "best"
+        replace_folder_atomic(staging, target)
+        for path in target.iterdir():
+            (self.out / path.name).write_bytes(path.read_bytes())
+
+
+def train_model(cfg: TrainConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    return Trainer(cfg, progress).run()
