@@ -30,5 +30,7 @@ PRESETS: dict[str, Arch] = {
     # the plain baseline the issue quotes (d=256, 4+3)
     "base": Arch(d_model=256, encoder_layers=4, decoder_layers=3, heads=4, ffn_dim=1024, vocab_size=8000),
     # teacher: wider and deeper than the student
-    "teacher": Arch(d_model=384, encoder_layers=6, decoder_layers=4, heads=6, ffn_dim=1536, vocab_size=8000),
+    "teacher": Arch(
+        d_model=384, encoder_layers=6, decoder_layers=3, heads=6, ffn_dim=1536, vocab_size=8000, dropout=0.2
+    ),
 }
