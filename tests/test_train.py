@@ -124,3 +124,27 @@ def test_a_changed_setting_does_not_resume_silently(corpus: dict[str, Path], tra
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2
     assert "holds a run with other settings" in proc.stderr
+
+
+def test_same_command_runs_under_torchrun_with_two_cpu_processes(
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "ddp"
+    argv = _argv(corpus, out)
+    argv[argv.index("--max-steps") + 1] = "6"
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(torchrun + argv[1:], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 process(es) on cpu" in proc.stderr
+    log = [json.loads(line) for line in (out / ".train" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and log[0]["step"] == 6  # one validation, written once, by rank 0
+    assert (out / "model.safetensors").is_file()

@@ -28,6 +28,7 @@ from pocketmt.export.corpus import read_parallel
 from pocketmt.export.errors import ModelDirError
 from pocketmt.export.training.batches import epoch_order, make_batches
 from pocketmt.export.training.checkpointing import load, replace_folder_atomic, save_atomic
+from pocketmt.export.training.distributed import Dist, init_distributed
 from pocketmt.export.training.presets import PRESETS, Arch
 from pocketmt.export.training.spm_vocab import marian_vocab, train_joint_spm, write_tokenizer
 from pocketmt.runtime.errors import InputError
@@ -143,19 +144,31 @@ class Trainer:
 
     # ------------------------------------------------------------ run
     def run(self) -> dict[str, Any]:
+        ddp = init_distributed()
+        try:
+            return self._run(ddp)
+        finally:
+            ddp.close()
+
+    def _run(self, ddp: Dist) -> dict[str, Any]:
         from pocketmt.runtime.tokenizer import MarianTokenizer
 
         cfg = self.cfg
-        self._check_resume()
+        if not ddp.main:
+            self.say = lambda _msg: None
         sources, targets = read_parallel(cfg.src, cfg.tgt)
         valid_src, valid_tgt = read_parallel(cfg.valid_src, cfg.valid_tgt)
         if cfg.valid_limit:
             valid_src, valid_tgt = valid_src[: cfg.valid_limit], valid_tgt[: cfg.valid_limit]
-        proto, vocab = self._tokenizer(sources, targets)
         tok_dir = self.work / "tokenizer"
-        tok_dir.mkdir(exist_ok=True)
-        write_tokenizer(tok_dir, proto, vocab, self.src_lang, self.tgt_lang)
+        if ddp.main:  # one process writes; the others wait and read
+            self._check_resume()
+            proto, vocab = self._tokenizer(sources, targets)
+            tok_dir.mkdir(exist_ok=True)
+            write_tokenizer(tok_dir, proto, vocab, self.src_lang, self.tgt_lang)
+        ddp.barrier()
         tokenizer = MarianTokenizer(tok_dir / "source.spm", tok_dir / "target.spm", tok_dir / "vocab.json")
+        vocab = tokenizer.piece_to_id
 
         pairs = [(tokenizer.encode(s), tokenizer.encode(t)) for s, t in zip(sources, targets, strict=True)]
         kept = [p for p in pairs if len(p[0]) <= cfg.max_len and len(p[1]) <= cfg.max_len and len(p[0]) > 1]
@@ -164,8 +177,13 @@ class Trainer:
         if not kept:
             raise InputError("no training pairs left")
         batches = make_batches([(len(s), len(t)) for s, t in kept], cfg.batch_tokens)
+        steps_per_epoch = len(batches) // ddp.world  # each step takes one batch per process
+        if steps_per_epoch == 0:
+            raise InputError(
+                f"{len(batches)} batches cannot feed {ddp.world} processes; lower --batch-tokens"
+            )
 
-        model = self._model(vocab)
+        model = self._model(vocab).to(ddp.device)
         optim = torch.optim.AdamW(
             model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0
         )
@@ -194,47 +212,52 @@ class Trainer:
         if progress["done"]:
             self.say("training already finished; the best model is in place")
             return progress
+        trained = ddp.wrap(model)
 
         def checkpoint() -> None:
-            save_atomic(
-                {
+            if ddp.main:
+                state = {
                     "model": model.state_dict(),
                     "optim": optim.state_dict(),
                     "sched": sched.state_dict(),
                     "rng": torch.get_rng_state(),
                     "progress": progress,
-                },
-                state_path,
-            )
+                }
+                save_atomic(state, state_path)
 
         pad = vocab["<pad>"]
         params = sum(p.numel() for p in model.parameters())
-        self.say(f"{cfg.arch}: {params / 1e6:.2f}M parameters, {len(kept)} pairs in {len(batches)} batches")
+        self.say(
+            f"{cfg.arch}: {params / 1e6:.2f}M parameters, {len(kept)} pairs in {len(batches)} batches, "
+            f"{ddp.world} process(es) on {ddp.device.type}"
+        )
         from tqdm import tqdm
 
         while progress["epoch"] < cfg.max_epochs and not progress["done"]:
             epoch = progress["epoch"]
             order = epoch_order(batches, cfg.seed, epoch)
-            model.train()
+            trained.train()
             began = time.perf_counter()
             tokens = 0
             bar = tqdm(
-                total=len(order),
+                total=steps_per_epoch,
                 initial=progress["batch"],
                 desc=f"epoch {epoch + 1}",
-                unit="batch",
+                unit="step",
                 file=sys.stderr,
                 mininterval=2.0,
                 dynamic_ncols=True,
+                disable=not ddp.main,
             )
-            for index in range(progress["batch"], len(order)):
-                loss, n_tok = self._train_step(model, [kept[i] for i in order[index]], pad)
+            for index in range(progress["batch"], steps_per_epoch):
+                batch = [kept[i] for i in order[index * ddp.world + ddp.rank]]
+                loss, n_tok = self._train_step(trained, batch, pad, ddp.device)
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optim.step()
                 sched.step()
-                tokens += n_tok
+                tokens += n_tok * ddp.world
                 progress["batch"] = index + 1
                 progress["step"] += 1
                 elapsed = time.perf_counter() - began
@@ -250,44 +273,63 @@ class Trainer:
                     break
             bar.close()
             progress["seconds"] += time.perf_counter() - began
-            finished_epoch = progress["batch"] >= len(order)
-            if finished_epoch or (cfg.max_steps and progress["step"] >= cfg.max_steps):
-                bleu, chrf = self._validate(model, tokenizer, valid_src, valid_tgt)
-                line = {
-                    "epoch": epoch + 1,
-                    "step": progress["step"],
-                    "valid_bleu": bleu,
-                    "valid_chrf": chrf,
-                    "train_seconds": round(progress["seconds"], 1),
-                }
-                with (self.work / "log.jsonl").open("a") as log:
-                    log.write(json.dumps(line) + "\n")
-                if bleu > progress["best_bleu"]:
-                    progress.update(best_bleu=bleu, best_epoch=epoch + 1, bad_epochs=0)
-                    self._save_model(model, tok_dir)
-                else:
-                    progress["bad_epochs"] += 1
-                self.say(
-                    f"epoch {epoch + 1}: valid BLEU {bleu:.2f} chrF {chrf:.2f} "
-                    f"(best {progress['best_bleu']:.2f} at epoch {progress['best_epoch']})"
-                )
-                progress["epoch"] += 1
-                progress["batch"] = 0
-                if progress["bad_epochs"] >= cfg.patience or (
-                    cfg.max_steps and progress["step"] >= cfg.max_steps
-                ):
-                    progress["done"] = True
+            stopping = bool(cfg.max_steps and progress["step"] >= cfg.max_steps)
+            if progress["batch"] >= steps_per_epoch or stopping:
+                if ddp.main:
+                    self._end_epoch(
+                        model, tokenizer, valid_src, valid_tgt, tok_dir, progress, epoch, stopping
+                    )
+                progress = ddp.broadcast(progress)
             checkpoint()
         progress["done"] = True
         checkpoint()
+        ddp.barrier()
         return progress
 
-    def _train_step(self, model: Any, batch: list[tuple[list[int], list[int]]], pad: int) -> tuple[Any, int]:
+    def _end_epoch(
+        self,
+        model: Any,
+        tokenizer: Any,
+        valid_src: list[str],
+        valid_tgt: list[str],
+        tok_dir: Path,
+        progress: dict[str, Any],
+        epoch: int,
+        stopping: bool,
+    ) -> None:
+        """Validate, keep the best model, and decide on early stopping (main process only)."""
+        bleu, chrf = self._validate(model, tokenizer, valid_src, valid_tgt)
+        line = {
+            "epoch": epoch + 1,
+            "step": progress["step"],
+            "valid_bleu": bleu,
+            "valid_chrf": chrf,
+            "train_seconds": round(progress["seconds"], 1),
+        }
+        with (self.work / "log.jsonl").open("a") as log:
+            log.write(json.dumps(line) + "\n")
+        if bleu > progress["best_bleu"]:
+            progress.update(best_bleu=bleu, best_epoch=epoch + 1, bad_epochs=0)
+            self._save_model(model, tok_dir)
+        else:
+            progress["bad_epochs"] += 1
+        self.say(
+            f"epoch {epoch + 1}: valid BLEU {bleu:.2f} chrF {chrf:.2f} "
+            f"(best {progress['best_bleu']:.2f} at epoch {progress['best_epoch']})"
+        )
+        progress["epoch"] += 1
+        progress["batch"] = 0
+        if progress["bad_epochs"] >= self.cfg.patience or stopping:
+            progress["done"] = True
+
+    def _train_step(
+        self, model: Any, batch: list[tuple[list[int], list[int]]], pad: int, device: torch.device
+    ) -> tuple[Any, int]:
         width_s = max(len(s) for s, _ in batch)
         width_t = max(len(t) for _, t in batch)
-        src = torch.tensor([s + [pad] * (width_s - len(s)) for s, _ in batch])
-        tgt = torch.tensor([t + [pad] * (width_t - len(t)) for _, t in batch])
-        dec_in = torch.cat([torch.full((len(batch), 1), pad), tgt[:, :-1]], dim=1)
+        src = torch.tensor([s + [pad] * (width_s - len(s)) for s, _ in batch], device=device)
+        tgt = torch.tensor([t + [pad] * (width_t - len(t)) for _, t in batch], device=device)
+        dec_in = torch.cat([torch.full((len(batch), 1), pad, device=device), tgt[:, :-1]], dim=1)
         labels = tgt.masked_fill(tgt == pad, -100)
         logits = model(input_ids=src, attention_mask=(src != pad).long(), decoder_input_ids=dec_in).logits
         loss = F.cross_entropy(
@@ -312,7 +354,10 @@ class Trainer:
         for start in range(0, len(order), 64):
             idx = order[start : start + 64]
             width = max(len(encoded[i]) for i in idx)
-            ids = torch.tensor([encoded[i] + [pad] * (width - len(encoded[i])) for i in idx])
+            ids = torch.tensor(
+                [encoded[i] + [pad] * (width - len(encoded[i])) for i in idx],
+                device=next(model.parameters()).device,
+            )
             out = model.generate(
                 input_ids=ids,
                 attention_mask=(ids != pad).long(),
