@@ -123,8 +123,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- train
-def cmd_train(args: argparse.Namespace) -> int:
-    from pocketmt.export.training.trainer import TrainConfig, train_model
+def _train_config(args: argparse.Namespace) -> Any:
+    """Settings from ``--config`` (JSON), overridden by the flags given."""
+    from pocketmt.export.training.trainer import TrainConfig
 
     overrides = {}
     if args.config:
@@ -132,17 +133,38 @@ def cmd_train(args: argparse.Namespace) -> int:
             overrides = json.loads(Path(args.config).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputError(f"{args.config}: not a readable JSON config ({exc})") from exc
-    fields = {f for f in TrainConfig.__dataclass_fields__}
+    fields = set(TrainConfig.__dataclass_fields__)
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise InputError(f"{args.config}: unknown settings {', '.join(unknown)}")
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    cfg = TrainConfig(**{**overrides, **given})
-    progress = train_model(cfg)
+    return TrainConfig(**{**overrides, **given})
+
+
+def _report_training(out: str, progress: dict[str, Any]) -> None:
     print(
-        f"model written: {cfg.out} (best valid BLEU {progress['best_bleu']:.2f} at epoch {progress['best_epoch']}, "
+        f"model written: {out} (best valid BLEU {progress['best_bleu']:.2f} at epoch {progress['best_epoch']}, "
         f"{progress['step']} steps, {progress['seconds'] / 60:.1f} min of training)"
     )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pocketmt.export.training.trainer import train_model
+
+    cfg = _train_config(args)
+    _report_training(cfg.out, train_model(cfg))
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from pocketmt.export.training.distill import DistillConfig, distill
+
+    if not (Path(args.teacher) / "config.json").is_file():
+        raise InputError(f"teacher folder is not a model checkpoint: {args.teacher}")
+    cfg = DistillConfig(
+        teacher=args.teacher, train=_train_config(args), beam=args.beam, mix_original=args.mix_original
+    )
+    _report_training(cfg.train.out, distill(cfg))
     return 0
 
 
@@ -254,6 +276,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- main
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--src", required=True, help="training source text (plain or gzip)")
+    p.add_argument("--tgt", required=True, help="training target text, aligned")
+    p.add_argument("--valid-src", dest="valid_src", required=True)
+    p.add_argument("--valid-tgt", dest="valid_tgt", required=True)
+    p.add_argument(
+        "-o", "--output", dest="out", required=True, help="model folder (rerun the command to resume)"
+    )
+    p.add_argument("--arch", default=None, help="tiny, student, base or teacher (default base)")
+    p.add_argument("--config", default=None, help="JSON file of training settings; flags override it")
+    p.add_argument("--max-epochs", dest="max_epochs", type=int, default=None)
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
+    p.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--source-lang", dest="source_lang", default=None)
+    p.add_argument("--target-lang", dest="target_lang", default=None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Export translation models to phone bundles and run them as the phone will."
@@ -284,23 +325,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser("train", help="train a Marian-architecture model (and its tokenizer) on parallel text")
-    p.add_argument("--src", required=True, help="training source text (plain or gzip)")
-    p.add_argument("--tgt", required=True, help="training target text, aligned")
-    p.add_argument("--valid-src", dest="valid_src", required=True)
-    p.add_argument("--valid-tgt", dest="valid_tgt", required=True)
-    p.add_argument(
-        "-o", "--output", dest="out", required=True, help="model folder (rerun the command to resume)"
-    )
-    p.add_argument("--arch", default=None, help="tiny, student, base or teacher (default base)")
-    p.add_argument("--config", default=None, help="JSON file of training settings; flags override it")
-    p.add_argument("--max-epochs", dest="max_epochs", type=int, default=None)
-    p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
-    p.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--patience", type=int, default=None)
-    p.add_argument("--source-lang", dest="source_lang", default=None)
-    p.add_argument("--target-lang", dest="target_lang", default=None)
+    _add_train_args(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "distill", help="sequence-level distillation: train a student on a teacher's translations"
+    )
+    p.add_argument("--teacher", required=True, help="teacher model folder (Hugging Face Marian checkpoint)")
+    p.add_argument("--beam", type=int, default=4, help="teacher beam size (default 4)")
+    p.add_argument("--mix-original", action="store_true", help="train on the original pairs as well")
+    _add_train_args(p)
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("eval", help="sacreBLEU and chrF of a bundle or checkpoint folder on a test set")
     p.add_argument(

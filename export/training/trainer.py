@@ -59,7 +59,7 @@ class TrainConfig:
     valid_limit: int = 0  # 0: the whole validation set
 
 
-def _lang_of(path: str) -> str:
+def lang_of(path: str) -> str:
     match = re.search(r"\.([a-z]{2,3})(\.gz)?$", path)
     return match.group(1) if match else "und"
 
@@ -79,8 +79,8 @@ class Trainer:
         self.out = Path(cfg.out)
         self.work = self.out / ".train"
         self.say = progress or (lambda msg: print(msg, file=sys.stderr))
-        self.src_lang = cfg.source_lang or _lang_of(cfg.src)
-        self.tgt_lang = cfg.target_lang or _lang_of(cfg.tgt)
+        self.src_lang = cfg.source_lang or lang_of(cfg.src)
+        self.tgt_lang = cfg.target_lang or lang_of(cfg.tgt)
 
     # ------------------------------------------------------------ setup
     def _settings(self) -> dict[str, Any]:
