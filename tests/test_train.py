@@ -123,7 +123,7 @@ def test_a_changed_setting_does_not_resume_silently(corpus: dict[str, Path], tra
     argv[argv.index("--seed") + 1] = "8"
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2
-    assert "holds a run with other settings" in proc.stderr
+    assert "holds a run with other settings (seed)" in proc.stderr
 
 
 def test_same_command_runs_under_torchrun_with_two_cpu_processes(
@@ -146,5 +146,5 @@ def test_same_command_runs_under_torchrun_with_two_cpu_processes(
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 process(es) on cpu" in proc.stderr
     log = [json.loads(line) for line in (out / ".train" / "log.jsonl").read_text().splitlines()]
-    assert len(log) == 1 and log[0]["step"] == 6  # one validation, written once, by rank 0
+    assert [line["step"] for line in log if "epoch" in line] == [6]  # one validation, written by rank 0 only
     assert (out / "model.safetensors").is_file()

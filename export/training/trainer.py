@@ -34,6 +34,20 @@ from pocketmt.export.training.spm_vocab import marian_vocab, train_joint_spm, wr
 from pocketmt.runtime.errors import InputError
 
 TOKENIZER = ("source.spm", "target.spm", "vocab.json", "tokenizer_config.json")
+# settings that define a run: resuming with any of them changed would mix two different runs
+RUN_IDENTITY = (
+    "src",
+    "tgt",
+    "arch",
+    "source_lang",
+    "target_lang",
+    "batch_tokens",
+    "lr",
+    "warmup_steps",
+    "label_smoothing",
+    "seed",
+    "max_len",
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,9 @@ class TrainConfig:
     max_len: int = 128
     checkpoint_every: int = 200
     valid_limit: int = 0  # 0: the whole validation set
+    average_last: int = (
+        5  # at the end, average the last N epoch weights and keep them if they validate better
+    )
 
 
 def lang_of(path: str) -> str:
@@ -87,17 +104,22 @@ class Trainer:
         return {"train": asdict(self.cfg), "arch": self.arch.as_dict()}
 
     def _check_resume(self) -> None:
+        """A rerun resumes only the same run: same data, architecture and optimisation. Stopping rules
+        (epochs, steps, patience, checkpoint spacing, averaging) may change, e.g. to train longer."""
         self.work.mkdir(parents=True, exist_ok=True)
         path = self.work / "settings.json"
-        settings = self._settings()
+        settings = json.loads(json.dumps(self._settings()))
         if path.is_file():
             before = json.loads(path.read_text())
-            if before != json.loads(json.dumps(settings)):
+            changed = sorted(
+                k for k in RUN_IDENTITY if before["train"].get(k) != settings["train"].get(k)
+            ) + (["arch"] if before["arch"] != settings["arch"] else [])
+            if changed:
                 raise ModelDirError(
-                    f"{self.out}: holds a run with other settings; use another -o or delete {self.work}"
+                    f"{self.out}: holds a run with other settings ({', '.join(changed)}); "
+                    f"use another -o or delete {self.work}"
                 )
-        else:
-            path.write_text(json.dumps(settings, indent=1))
+        path.write_text(json.dumps(settings, indent=1))
 
     def _tokenizer(self, sources: list[str], targets: list[str]) -> tuple[bytes, dict[str, int]]:
         spm_path = self.work / "joint.spm"
@@ -319,8 +341,61 @@ class Trainer:
         )
         progress["epoch"] += 1
         progress["batch"] = 0
-        if progress["bad_epochs"] >= self.cfg.patience or stopping:
+        self._snapshot(model, epoch)
+        if (
+            progress["bad_epochs"] >= self.cfg.patience
+            or stopping
+            or progress["epoch"] >= self.cfg.max_epochs
+        ):
             progress["done"] = True
+            self._try_average(model, tokenizer, valid_src, valid_tgt, tok_dir, progress)
+
+    def _snapshot(self, model: Any, epoch: int) -> None:
+        """Keep the weights of the last ``average_last`` epochs for checkpoint averaging."""
+        if self.cfg.average_last < 2:
+            return
+        folder = self.work / "epochs"
+        folder.mkdir(exist_ok=True)
+        save_atomic(
+            {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            folder / f"{epoch + 1:04d}.pt",
+        )
+        for old in sorted(folder.glob("*.pt"))[: -self.cfg.average_last]:
+            old.unlink()
+
+    def _try_average(
+        self,
+        model: Any,
+        tokenizer: Any,
+        valid_src: list[str],
+        valid_tgt: list[str],
+        tok_dir: Path,
+        progress: dict[str, Any],
+    ) -> None:
+        snaps = sorted((self.work / "epochs").glob("*.pt")) if self.cfg.average_last >= 2 else []
+        if len(snaps) < 2:
+            return
+        states = [load(p) for p in snaps]
+        current = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        averaged = {
+            k: (sum(s[k].float() for s in states if s) / len(states)).to(current[k].dtype) for k in current
+        }
+        model.load_state_dict(averaged)
+        bleu, chrf = self._validate(model, tokenizer, valid_src, valid_tgt)
+        line = {
+            "step": progress["step"],
+            "averaged_epochs": [p.stem for p in snaps],
+            "valid_bleu": bleu,
+            "valid_chrf": chrf,
+        }
+        with (self.work / "log.jsonl").open("a") as log:
+            log.write(json.dumps(line) + "\n")
+        self.say(f"average of the last {len(snaps)} epochs: valid BLEU {bleu:.2f} chrF {chrf:.2f}")
+        if bleu > progress["best_bleu"]:
+            progress.update(best_bleu=bleu, best_epoch=f"average of {len(snaps)}")
+            self._save_model(model, tok_dir)
+        else:
+            model.load_state_dict(current)
 
     def _train_step(
         self, model: Any, batch: list[tuple[list[int], list[int]]], pad: int, device: torch.device
