@@ -148,3 +148,28 @@ def test_same_command_runs_under_torchrun_with_two_cpu_processes(
     log = [json.loads(line) for line in (out / ".train" / "log.jsonl").read_text().splitlines()]
     assert [line["step"] for line in log if "epoch" in line] == [6]  # one validation, written by rank 0 only
     assert (out / "model.safetensors").is_file()
+
+
+def test_ctranslate2_converter_accepts_the_checkpoint(trained: Path, tmp_path: Path) -> None:
+    import ctranslate2
+    import torch
+    from ctranslate2.converters import TransformersConverter
+    from transformers import MarianMTModel, MarianTokenizer
+
+    out = TransformersConverter(str(trained)).convert(str(tmp_path / "ct2"))
+    translator = ctranslate2.Translator(out)
+    tok = MarianTokenizer.from_pretrained(str(trained))
+    model = MarianMTModel.from_pretrained(str(trained)).eval()
+    ids = tok("A dog runs through the snow.")["input_ids"]
+    ct2 = translator.translate_batch([tok.convert_ids_to_tokens(ids)], beam_size=1, max_decoding_length=8)
+    with torch.no_grad():
+        hf = model.generate(
+            torch.tensor([ids]),
+            num_beams=1,
+            do_sample=False,
+            max_new_tokens=8,
+            bad_words_ids=[[model.config.pad_token_id]],
+        )[0].tolist()
+    hf_tokens = tok.convert_ids_to_tokens(hf[1:])
+    # same weights, same vocabulary mapping: the two engines start the translation identically
+    assert ct2[0].hypotheses[0][:4] == hf_tokens[:4]
