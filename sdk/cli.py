@@ -80,15 +80,12 @@ def read_stdin_lines(stream: Any) -> list[str]:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
+    from pocketmt.models import default_bundle
     from pocketmt.runtime.translator import TranslateOptions, Translator
 
-    if args.bundle is None:
-        raise InputError(
-            "no --bundle given: pocketmt has no built-in models yet; export one with "
-            "'pocketmt export MODEL_DIR -o BUNDLE' and pass --bundle BUNDLE"
-        )
+    bundle = args.bundle if args.bundle is not None else default_bundle(args.pair)
     texts = args.text if args.text else read_stdin_lines(sys.stdin.buffer)
-    translator = Translator(args.bundle, backend=args.backend)
+    translator = Translator(bundle, backend=args.backend)
     options = TranslateOptions(beam_size=args.beam, max_new_tokens=args.max_new_tokens)
     translator.search_config(options)  # reject bad options before any work
     for number, text in enumerate(texts, start=1):
@@ -317,7 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("translate", help="translate TEXT arguments, or stdin line by line")
     p.add_argument("text", nargs="*", metavar="TEXT")
-    p.add_argument("--bundle", help="bundle folder (required until built-in models ship)")
+    p.add_argument("--bundle", help="bundle folder (default: the built-in model of --pair)")
+    p.add_argument(
+        "--pair", default="en-de", help="built-in language pair used without --bundle (default en-de)"
+    )
     p.add_argument("--beam", type=int, default=None, help="beam size (1 = greedy; default: the bundle's)")
     p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
     p.add_argument("--max-new-tokens", type=int, default=None)

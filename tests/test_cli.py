@@ -225,3 +225,19 @@ def test_debug_shows_the_traceback(tiny_bundle: Path) -> None:
     )
     assert proc.returncode == 2
     assert "Traceback" in proc.stderr and "bundle folder not found" in proc.stderr
+
+
+def test_built_in_bundle_is_used_without_bundle_flag(
+    tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    import pocketmt.models as models
+
+    shutil.copytree(tiny_bundle, tmp_path / "en-de")
+    monkeypatch.setattr(models, "ROOT", tmp_path)
+    assert models.installed_pairs() == ["en-de"]
+    code, out, _ = run(capsys, "translate", "--beam", "1", "a dog runs")
+    assert code == 0 and out.strip()
+    code, _, err = run(capsys, "translate", "--pair", "de-en", "ein Hund")
+    assert_one_line_error(code, err, "no built-in de-en model (built-in pairs: en-de)")
