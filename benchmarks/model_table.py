@@ -1,0 +1,86 @@
+"""Quality table for the models issue: BLEU, chrF, parameters, bundle size and latency per model.
+
+    python benchmarks/model_table.py --src ../shared/data/multi30k/test_2016_flickr.en.gz \
+        --ref ../shared/data/multi30k/test_2016_flickr.de.gz \
+        --model teacher=runs/teacher-en-de --model student=runs/student-en-de ... [--beam 4] [--backend onnx]
+
+Each ``--model NAME=FOLDER`` is a Hugging Face checkpoint folder; it is exported to a bundle (cached in
+``--work``) and evaluated on that bundle, so the numbers are what a phone would get. Latency is the
+median per sentence over the test set. Prints a markdown table and writes JSON next to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+from pathlib import Path
+
+for _name in ("torchao", "torch.utils._pytree", "torch.onnx"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--src", required=True)
+    parser.add_argument("--ref", required=True)
+    parser.add_argument("--model", action="append", required=True, help="NAME=CHECKPOINT_FOLDER")
+    parser.add_argument("--beam", type=int, default=4)
+    parser.add_argument("--backend", default="onnx", choices=["onnx", "executorch"])
+    parser.add_argument("--work", default="out/model-table")
+    parser.add_argument("--out", default="benchmarks/results/model_table.json")
+    args = parser.parse_args()
+
+    from pocketmt.evaluate import evaluate
+    from pocketmt.export.corpus import read_lines
+    from pocketmt.export.pipeline import ExportOptions, export_bundle
+    from pocketmt.runtime import TranslateOptions, Translator
+
+    sources, refs = read_lines(args.src), read_lines(args.ref)
+    rows = []
+    for spec in args.model:
+        name, folder = spec.split("=", 1)
+        bundle = Path(args.work) / name
+        if not (bundle / "manifest.json").is_file():
+            export_bundle(folder, bundle, ExportOptions(overwrite=True, beam_size=max(4, args.beam)))
+        translator = Translator(bundle, args.backend)
+        result = evaluate(translator, sources, refs, TranslateOptions(beam_size=args.beam))
+        latencies = [
+            t.timings.total_ms
+            for t in translator.translate(sources[:200], TranslateOptions(beam_size=args.beam))
+        ]
+        manifest = translator.manifest
+        fmt = "model.pte" if args.backend == "executorch" else None
+        files = manifest.files
+        model_bytes = (
+            files[fmt]["bytes"]
+            if fmt
+            else files["encoder.onnx"]["bytes"] + files["decoder_step.onnx"]["bytes"]
+        )
+        tok_bytes = sum(files[n]["bytes"] for n in manifest.tokenizer_files())
+        rows.append(
+            {
+                "model": name,
+                "bleu": round(result.bleu, 2),
+                "chrf": round(result.chrf, 2),
+                "parameters": manifest.model["parameters"],
+                "bundle_bytes": model_bytes + tok_bytes,
+                "median_ms": round(statistics.median(latencies), 1),
+            }
+        )
+        print(rows[-1], flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"beam": args.beam, "backend": args.backend, "rows": rows}, indent=2) + "\n")
+    print(f"\n| model | BLEU | chrF | parameters | bundle ({args.backend}) | median ms/sentence |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['model']} | {r['bleu']} | {r['chrf']} | {r['parameters'] / 1e6:.1f}M | "
+            f"{r['bundle_bytes'] / 1e6:.1f} MB | {r['median_ms']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
