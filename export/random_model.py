@@ -8,8 +8,6 @@ tokenizer_config.json) so the exporter and transformers load it unchanged.
 
 from __future__ import annotations
 
-import io
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,80 +123,33 @@ def synthetic_sentences(count: int, seed: int = 0) -> list[str]:
     return out
 
 
-def train_spm(lines: list[str], vocab_size: int) -> bytes:
-    import sentencepiece as spm
-
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines),
-        model_writer=model,
-        vocab_size=vocab_size,
-        model_type="unigram",
-        character_coverage=1.0,
-        hard_vocab_limit=False,
-        minloglevel=2,
-    )
-    return model.getvalue()
-
-
 def make_random_marian(
     folder: str | Path, spec: RandomMarianSpec | None = None, lines: list[str] | None = None
 ) -> Path:
     import sentencepiece as spm
     import torch
-    from transformers import MarianConfig, MarianMTModel
+    from transformers import MarianMTModel
+
+    from pocketmt.export.arch.marian import marian_config
+    from pocketmt.export.training.spm_vocab import marian_vocab, train_joint_spm, write_tokenizer
 
     spec = spec or RandomMarianSpec()
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     text = lines or synthetic_sentences(2000, spec.seed)
-    proto = train_spm(text, spec.spm_vocab_size)
-    (out / "source.spm").write_bytes(proto)
-    (out / "target.spm").write_bytes(proto)
+    proto = train_joint_spm(text, spec.spm_vocab_size, byte_fallback=False)
+    vocab = marian_vocab(proto, min_size=spec.vocab_size)
+    write_tokenizer(out, proto, vocab, spec.source_lang, spec.target_lang, max_length=spec.max_positions)
     sp = spm.SentencePieceProcessor(model_proto=proto)
-    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
-    vocab: dict[str, int] = {"</s>": 0, "<unk>": 1}
-    for piece in pieces:
-        if piece not in vocab and piece not in ("<s>", "<pad>"):
-            vocab[piece] = len(vocab)
-    target = max(spec.vocab_size, len(vocab) + 1)
-    while len(vocab) < target - 1:
-        vocab[f"<extra_{len(vocab)}>"] = len(vocab)
-    vocab["<pad>"] = len(vocab)  # OPUS-MT layout: <pad> is the last id and starts the decoder
-    (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, indent=0))
-    (out / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                "source_lang": spec.source_lang,
-                "target_lang": spec.target_lang,
-                "model_max_length": spec.max_positions,
-                "tokenizer_class": "MarianTokenizer",
-                "separate_vocabs": False,
-            }
-        )
-    )
-    pad = vocab["<pad>"]
-    config = MarianConfig(
-        vocab_size=len(vocab),
-        decoder_vocab_size=len(vocab),
-        d_model=spec.d_model,
-        encoder_layers=spec.encoder_layers,
-        decoder_layers=spec.decoder_layers,
-        encoder_attention_heads=spec.heads,
-        decoder_attention_heads=spec.heads,
-        encoder_ffn_dim=spec.ffn_dim,
-        decoder_ffn_dim=spec.ffn_dim,
-        max_position_embeddings=spec.max_positions,
-        pad_token_id=pad,
-        eos_token_id=0,
-        decoder_start_token_id=pad,
-        forced_eos_token_id=0,
-        unk_token_id=1,
+    config = marian_config(
+        len(vocab),
+        spec.d_model,
+        spec.encoder_layers,
+        spec.decoder_layers,
+        spec.heads,
+        spec.ffn_dim,
+        max_positions=spec.max_positions,
         init_std=spec.init_std,
-        activation_function="swish",
-        scale_embedding=True,
-        share_encoder_decoder_embeddings=True,
-        tie_word_embeddings=True,
     )
     torch.manual_seed(spec.seed)
     model = MarianMTModel(config).eval()

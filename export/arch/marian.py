@@ -129,6 +129,49 @@ class MarianDecoderStepGraph(nn.Module):
         return torch.log_softmax(logits, dim=-1), torch.stack(new_ks), torch.stack(new_vs)
 
 
+def marian_config(
+    vocab_size: int,
+    d_model: int,
+    encoder_layers: int,
+    decoder_layers: int,
+    heads: int,
+    ffn_dim: int,
+    max_positions: int = 512,
+    dropout: float = 0.1,
+    init_std: float = 0.02,
+) -> Any:
+    """A ``MarianConfig`` in the OPUS-MT layout: ``</s>`` 0, ``<unk>`` 1, ``<pad>`` last and decoder start,
+    shared and tied embeddings, swish, scaled embeddings, forced EOS at the length limit."""
+    from transformers import MarianConfig
+
+    pad = vocab_size - 1
+    return MarianConfig(
+        vocab_size=vocab_size,
+        decoder_vocab_size=vocab_size,
+        d_model=d_model,
+        encoder_layers=encoder_layers,
+        decoder_layers=decoder_layers,
+        encoder_attention_heads=heads,
+        decoder_attention_heads=heads,
+        encoder_ffn_dim=ffn_dim,
+        decoder_ffn_dim=ffn_dim,
+        max_position_embeddings=max_positions,
+        dropout=dropout,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        activation_function="swish",
+        scale_embedding=True,
+        init_std=init_std,
+        pad_token_id=pad,
+        eos_token_id=0,
+        decoder_start_token_id=pad,
+        forced_eos_token_id=0,
+        unk_token_id=1,
+        share_encoder_decoder_embeddings=True,
+        tie_word_embeddings=True,
+    )
+
+
 def load_model(path: Any) -> Any:
     import torch
     from transformers import MarianMTModel

@@ -15,9 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from pocketmt.export.corpus import read_lines, read_parallel
+from pocketmt.export.training.batch_translate import translate_lines
 from pocketmt.export.training.trainer import TrainConfig, lang_of, train_model
 
 CHUNK = 1024
@@ -43,31 +42,6 @@ def _load_teacher(path: str) -> tuple[Any, Any]:
     return model, tok
 
 
-@torch.no_grad()
-def _translate_batch(
-    model: Any, tok: Any, lines: list[str], beam: int, batch: int, max_len: int
-) -> list[str]:
-    pad = tok.pad_id
-    encoded = [tok.encode(s)[:max_len] for s in lines]
-    order = sorted(range(len(lines)), key=lambda i: len(encoded[i]))
-    out = [""] * len(lines)
-    for start in range(0, len(order), batch):
-        idx = order[start : start + batch]
-        width = max(len(encoded[i]) for i in idx)
-        ids = torch.tensor([encoded[i] + [pad] * (width - len(encoded[i])) for i in idx])
-        gen = model.generate(
-            input_ids=ids,
-            attention_mask=(ids != pad).long(),
-            num_beams=beam,
-            do_sample=False,
-            max_new_tokens=int(width * 1.5) + 10,
-            bad_words_ids=[[pad]],
-        )
-        for row, i in enumerate(idx):
-            out[i] = tok.decode([t for t in gen[row].tolist()[1:] if t != pad])
-    return out
-
-
 def teacher_translations(
     teacher: str, sources: list[str], cache: Path, beam: int, batch: int, say: Callable[[str], None]
 ) -> list[str]:
@@ -84,7 +58,7 @@ def teacher_translations(
         model, tok = _load_teacher(teacher)
         for c in tqdm(missing, desc="teacher", unit="chunk", file=sys.stderr, mininterval=5.0):
             part = sources[c : c + CHUNK]
-            lines = _translate_batch(model, tok, part, beam, batch, 256)
+            lines = translate_lines(model, tok, part, beam, batch, 256)
             path = cache / f"{c // CHUNK:05d}.txt"
             tmp = path.with_suffix(".tmp")
             tmp.write_text("\n".join(line.replace("\n", " ") for line in lines) + "\n", encoding="utf-8")

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from pocketmt.export.corpus import read_parallel
 from pocketmt.export.errors import ModelDirError
+from pocketmt.export.training.batch_translate import translate_lines
 from pocketmt.export.training.batches import epoch_order, make_batches
 from pocketmt.export.training.checkpointing import load, replace_folder_atomic, save_atomic
 from pocketmt.export.training.distributed import Dist, init_distributed
@@ -133,33 +134,13 @@ class Trainer:
         return proto, marian_vocab(proto)
 
     def _model(self, vocab: dict[str, int]) -> Any:
-        from transformers import MarianConfig, MarianMTModel
+        from transformers import MarianMTModel
+
+        from pocketmt.export.arch.marian import marian_config
 
         a = self.arch
-        pad = vocab["<pad>"]
-        config = MarianConfig(
-            vocab_size=len(vocab),
-            decoder_vocab_size=len(vocab),
-            d_model=a.d_model,
-            encoder_layers=a.encoder_layers,
-            decoder_layers=a.decoder_layers,
-            encoder_attention_heads=a.heads,
-            decoder_attention_heads=a.heads,
-            encoder_ffn_dim=a.ffn_dim,
-            decoder_ffn_dim=a.ffn_dim,
-            max_position_embeddings=512,
-            dropout=a.dropout,
-            attention_dropout=0.0,
-            activation_dropout=0.0,
-            activation_function="swish",
-            scale_embedding=True,
-            pad_token_id=pad,
-            eos_token_id=0,
-            decoder_start_token_id=pad,
-            forced_eos_token_id=0,
-            unk_token_id=1,
-            share_encoder_decoder_embeddings=True,
-            tie_word_embeddings=True,
+        config = marian_config(
+            len(vocab), a.d_model, a.encoder_layers, a.decoder_layers, a.heads, a.ffn_dim, dropout=a.dropout
         )
         torch.manual_seed(self.cfg.seed)
         return MarianMTModel(config)
@@ -328,8 +309,7 @@ class Trainer:
             "valid_chrf": chrf,
             "train_seconds": round(progress["seconds"], 1),
         }
-        with (self.work / "log.jsonl").open("a") as log:
-            log.write(json.dumps(line) + "\n")
+        self._log(line)
         if bleu > progress["best_bleu"]:
             progress.update(best_bleu=bleu, best_epoch=epoch + 1, bad_epochs=0)
             self._save_model(model, tok_dir)
@@ -349,6 +329,10 @@ class Trainer:
         ):
             progress["done"] = True
             self._try_average(model, tokenizer, valid_src, valid_tgt, tok_dir, progress)
+
+    def _log(self, line: dict[str, Any]) -> None:
+        with (self.work / "log.jsonl").open("a") as log:
+            log.write(json.dumps(line) + "\n")
 
     def _snapshot(self, model: Any, epoch: int) -> None:
         """Keep the weights of the last ``average_last`` epochs for checkpoint averaging."""
@@ -388,8 +372,7 @@ class Trainer:
             "valid_bleu": bleu,
             "valid_chrf": chrf,
         }
-        with (self.work / "log.jsonl").open("a") as log:
-            log.write(json.dumps(line) + "\n")
+        self._log(line)
         self.say(f"average of the last {len(snaps)} epochs: valid BLEU {bleu:.2f} chrF {chrf:.2f}")
         if bleu > progress["best_bleu"]:
             progress.update(best_bleu=bleu, best_epoch=f"average of {len(snaps)}")
@@ -421,29 +404,7 @@ class Trainer:
     ) -> tuple[float, float]:
         import sacrebleu
 
-        model.eval()
-        pad = tokenizer.pad_id
-        encoded = [tokenizer.encode(s)[: self.cfg.max_len] for s in sources]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        hyps = [""] * len(encoded)
-        for start in range(0, len(order), 64):
-            idx = order[start : start + 64]
-            width = max(len(encoded[i]) for i in idx)
-            ids = torch.tensor(
-                [encoded[i] + [pad] * (width - len(encoded[i])) for i in idx],
-                device=next(model.parameters()).device,
-            )
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=(ids != pad).long(),
-                num_beams=1,
-                do_sample=False,
-                max_new_tokens=int(width * 1.5) + 10,
-                bad_words_ids=[[pad]],
-            )
-            for row, i in enumerate(idx):
-                hyps[i] = tokenizer.decode([t for t in out[row].tolist()[1:] if t != pad])
-        model.train()
+        hyps = translate_lines(model, tokenizer, sources, beam=1, batch=64, max_len=self.cfg.max_len)
         bleu = sacrebleu.metrics.BLEU().corpus_score(hyps, [refs]).score
         chrf = sacrebleu.metrics.CHRF().corpus_score(hyps, [refs]).score
         return round(bleu, 2), round(chrf, 2)
