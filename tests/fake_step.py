@@ -15,14 +15,17 @@ class TableStepModel:
         self.table = table
         self.prefixes: list[tuple[int, ...]] = []
         self.calls = 0
+        self.fresh = True
 
     def start(self, source_ids: list[int], rows: int) -> None:
         self.prefixes = [()] * rows
+        self.fresh = True
 
     def step(self, tokens: list[int]) -> np.ndarray:
         self.calls += 1
-        if self.calls > 1:
+        if not self.fresh:  # the first step after start() feeds the start token
             self.prefixes = [p + (t,) for p, t in zip(self.prefixes, tokens, strict=True)]
+        self.fresh = False
         return np.stack([np.asarray(self.table(p), dtype=np.float32) for p in self.prefixes])
 
     def reorder(self, parents: list[int]) -> None:

@@ -1,0 +1,80 @@
+"""Constraint bookkeeping for lexically constrained beam search (docs/decoding.md, section 8).
+
+A constraint is a set of alternatives (token sequences); producing any one of
+them, contiguously, meets it. A hypothesis carries a ``ConstraintState``:
+which constraints are met and which alternatives are partly produced. States
+are immutable, so a beam step copies nothing it does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Constraint:
+    alternatives: tuple[tuple[int, ...], ...]  # each non-empty; any one satisfies the constraint
+    label: str = ""  # the target term, for reporting
+
+    def __post_init__(self) -> None:
+        if not self.alternatives or any(not alt for alt in self.alternatives):
+            raise ValueError("a constraint needs at least one non-empty alternative")
+
+
+@dataclass(frozen=True)
+class ConstraintState:
+    met: tuple[int, ...]  # per constraint: 0 = unmet, else 1 + index of the alternative that met it
+    partial: frozenset[tuple[int, int, int]]  # (constraint, alternative, tokens matched so far)
+
+    @classmethod
+    def start(cls, count: int) -> ConstraintState:
+        return cls((0,) * count, frozenset())
+
+    @property
+    def all_met(self) -> bool:
+        return all(self.met)
+
+    def progress(self, constraints: Sequence[Constraint]) -> int:
+        """Section 8.2: constraint tokens produced: met alternatives' lengths plus the longest
+        partial match of each unmet constraint. The bank of the hypothesis."""
+        total = 0
+        best_partial: dict[int, int] = {}
+        for c, _alt, k in self.partial:
+            best_partial[c] = max(best_partial.get(c, 0), k)
+        for c, m in enumerate(self.met):
+            total += len(constraints[c].alternatives[m - 1]) if m else best_partial.get(c, 0)
+        return total
+
+    def advance(self, token: int, constraints: Sequence[Constraint]) -> ConstraintState:
+        """Section 8.1: the state after appending ``token``."""
+        met = list(self.met)
+        partial: set[tuple[int, int, int]] = set()
+        candidates = [(c, a, k) for c, a, k in self.partial] + [
+            (c, a, 0) for c, con in enumerate(constraints) if not met[c] for a in range(len(con.alternatives))
+        ]
+        completed: set[int] = set()
+        for c, a, k in candidates:
+            if met[c] or c in completed:
+                continue
+            alt = constraints[c].alternatives[a]
+            if alt[k] != token:
+                continue
+            if k + 1 == len(alt):
+                met[c] = a + 1
+                completed.add(c)
+            else:
+                partial.add((c, a, k + 1))
+        return ConstraintState(tuple(met), frozenset(p for p in partial if not met[p[0]]))
+
+    def next_tokens(self, constraints: Sequence[Constraint]) -> list[int]:
+        """Section 8.2: tokens that continue a partial match or start an unmet constraint, sorted."""
+        out = {constraints[c].alternatives[a][k] for c, a, k in self.partial}
+        for c, con in enumerate(constraints):
+            if not self.met[c]:
+                out.update(alt[0] for alt in con.alternatives)
+        return sorted(out)
+
+
+def max_progress(constraints: Sequence[Constraint]) -> int:
+    return sum(max(len(alt) for alt in con.alternatives) for con in constraints)

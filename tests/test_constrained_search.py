@@ -1,0 +1,127 @@
+"""Constraint bookkeeping and Dynamic Beam Allocation against a fake step model (docs/decoding.md §8)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pocketmt.runtime.beam_search import SearchConfig, beam_search
+from pocketmt.runtime.constrained_search import constrained_beam_search
+from pocketmt.runtime.constraints import Constraint, ConstraintState
+from tests.fake_step import TableStepModel, log_softmax
+
+EOS, PAD = 0, 9
+V = 10
+
+
+def cfg(**kw: object) -> SearchConfig:
+    base: dict[str, object] = dict(
+        beam_size=4,
+        max_new_tokens=8,
+        eos_id=EOS,
+        start_id=PAD,
+        banned_ids=(PAD,),
+        length_penalty=1.0,
+        forced_eos=True,
+    )
+    base.update(kw)
+    return SearchConfig(**base)  # type: ignore[arg-type]
+
+
+def contains(tokens: list[int], seq: tuple[int, ...]) -> bool:
+    return any(tuple(tokens[i : i + len(seq)]) == seq for i in range(len(tokens) - len(seq) + 1))
+
+
+def peaked(prefix: tuple[int, ...]) -> np.ndarray:
+    """A model that wants to say 1 2 1 2 ... then stop: it never says 5, 6 or 7 on its own."""
+    out = np.full(V, -12.0, dtype=np.float32)
+    out[1 + len(prefix) % 2] = -0.1
+    out[EOS] = -0.5 if len(prefix) >= 3 else -6.0
+    return log_softmax(out)
+
+
+def test_state_tracks_multi_token_and_overlapping_matches() -> None:
+    cons = [Constraint(((5, 5, 6),)), Constraint(((7,), (8,)))]
+    s = ConstraintState.start(2)
+    for tok in (5, 5, 5):
+        s = s.advance(tok, cons)
+    assert s.met == (0, 0) and s.progress(cons) == 2
+    assert s.next_tokens(cons) == [5, 6, 7, 8]
+    s = s.advance(6, cons)
+    assert s.met == (1, 0) and not s.partial
+    s = s.advance(8, cons)
+    assert s.met == (1, 2) and s.all_met and s.progress(cons) == 4
+
+
+def test_unconstrained_output_lacks_the_term_and_constrained_output_has_it() -> None:
+    free = beam_search(TableStepModel(V, peaked), [1], cfg())
+    assert 5 not in free.tokens
+    hyp = constrained_beam_search(TableStepModel(V, peaked), [1], cfg(), [Constraint(((5,),))])
+    assert 5 in hyp.tokens and hyp.finished and hyp.tokens[-1] == EOS
+    assert hyp.extra == {"met": [0], "constraints_dropped": False}
+
+
+def test_multi_token_and_disjunctive_constraints_are_all_met() -> None:
+    cons = [Constraint(((5, 6),)), Constraint(((7,), (3, 3)))]
+    hyp = constrained_beam_search(TableStepModel(V, peaked), [1], cfg(max_new_tokens=10), cons)
+    assert contains(hyp.tokens, (5, 6))
+    assert contains(hyp.tokens, (7,)) or contains(hyp.tokens, (3, 3))
+    assert hyp.extra["met"][0] == 0 and hyp.extra["met"][1] in (0, 1)
+    assert not hyp.extra["constraints_dropped"]
+
+
+def test_impossible_constraints_fall_back_to_the_unconstrained_best_and_say_so() -> None:
+    cons = [Constraint(((5, 6, 7),)), Constraint(((3, 4, 3),))]
+    c = cfg(max_new_tokens=4)  # 6 constraint tokens + EOS cannot fit in 4
+    hyp = constrained_beam_search(TableStepModel(V, peaked), [1], c, cons)
+    assert hyp.extra["constraints_dropped"] is True
+    assert hyp.tokens == beam_search(TableStepModel(V, peaked), [1], c).tokens
+
+
+def test_no_constraints_is_plain_beam_search() -> None:
+    hyp = constrained_beam_search(TableStepModel(V, peaked), [1], cfg(), [])
+    assert hyp.tokens == beam_search(TableStepModel(V, peaked), [1], cfg()).tokens
+
+
+def test_model_calls_do_not_grow_with_the_number_of_constraints() -> None:
+    calls = []
+    for n in (1, 2, 4):
+        model = TableStepModel(V, peaked)
+        cons = [Constraint(((t,),)) for t in (5, 6, 7, 8)[:n]]
+        hyp = constrained_beam_search(model, [1], cfg(max_new_tokens=12), cons)
+        assert all(t in hyp.tokens for t in (5, 6, 7, 8)[:n])
+        calls.append(model.calls)
+    assert max(calls) <= 12  # one batched call per step, K rows each, whatever n is
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.integers(2, 5),
+    st.lists(
+        st.lists(st.lists(st.integers(1, 8), min_size=1, max_size=2), min_size=1, max_size=2),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_constraints_are_met_or_the_drop_is_flagged(
+    seed: int, beam: int, spec: list[list[list[int]]]
+) -> None:
+    rng = np.random.default_rng(seed)
+    cache: dict[tuple[int, ...], np.ndarray] = {}
+
+    def table(prefix: tuple[int, ...]) -> np.ndarray:
+        if prefix not in cache:
+            cache[prefix] = log_softmax(rng.normal(0, 2, V))
+        return cache[prefix]
+
+    cons = [Constraint(tuple(tuple(a) for a in alts)) for alts in spec]
+    c = cfg(beam_size=beam, max_new_tokens=12)
+    hyp = constrained_beam_search(TableStepModel(V, table), [1], c, cons)
+    again = constrained_beam_search(TableStepModel(V, table), [1], c, cons)
+    assert hyp.tokens == again.tokens
+    assert PAD not in hyp.tokens and 1 <= len(hyp.tokens) <= 12
+    if not hyp.extra["constraints_dropped"]:
+        for con, met in zip(cons, hyp.extra["met"], strict=True):
+            assert contains(hyp.tokens, con.alternatives[met])
