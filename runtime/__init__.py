@@ -7,10 +7,11 @@ ExecuTorch and ONNX Runtime are imported only when a bundle is opened on them.
 from pocketmt.runtime.beam_search import Hypothesis, SearchConfig, beam_search, greedy_search
 from pocketmt.runtime.bundle import BACKENDS, Bundle
 from pocketmt.runtime.errors import BundleError, InputError, PocketMTError
+from pocketmt.runtime.glossary import Glossary, Term, load_glossary
 from pocketmt.runtime.manifest import SCHEMA_VERSION, Manifest
 from pocketmt.runtime.step import CachedStepModel, StepGraphs, StepModel
 from pocketmt.runtime.tokenizer import MarianTokenizer
-from pocketmt.runtime.translator import TranslateOptions, Translation, Translator
+from pocketmt.runtime.translator import TermResult, TranslateOptions, Translation, Translator
 
 __all__ = [
     "BACKENDS",
@@ -18,6 +19,7 @@ __all__ = [
     "Bundle",
     "BundleError",
     "CachedStepModel",
+    "Glossary",
     "Hypothesis",
     "InputError",
     "Manifest",
@@ -26,9 +28,12 @@ __all__ = [
     "SearchConfig",
     "StepGraphs",
     "StepModel",
+    "Term",
+    "TermResult",
     "TranslateOptions",
     "Translation",
     "Translator",
     "beam_search",
     "greedy_search",
+    "load_glossary",
 ]

@@ -20,6 +20,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?\u2026\u3002\uff01\uff1f])\s+")
 class Segments:
     pieces: list[list[int]]  # source ids per piece, each ending in EOS
     warnings: list[str] = field(default_factory=list)
+    texts: list[str | None] = field(default_factory=list)  # each piece's text; None for a cut chunk
 
 
 def split_sentences(text: str) -> list[str]:
@@ -29,7 +30,7 @@ def split_sentences(text: str) -> list[str]:
 def segment(text: str, encode: Callable[[str], list[int]], max_len: int, eos_id: int) -> Segments:
     ids = encode(text)
     if len(ids) <= max_len:
-        return Segments([ids])
+        return Segments([ids], texts=[text])
     out = Segments([])
     current = ""
     for sentence in split_sentences(text):
@@ -39,6 +40,7 @@ def segment(text: str, encode: Callable[[str], list[int]], max_len: int, eos_id:
             continue
         if current:
             out.pieces.append(encode(current))
+            out.texts.append(current)
         current = ""
         sentence_ids = encode(sentence)
         if len(sentence_ids) <= max_len:
@@ -48,6 +50,7 @@ def segment(text: str, encode: Callable[[str], list[int]], max_len: int, eos_id:
         width = max_len - 1
         chunks = [body[i : i + width] + [eos_id] for i in range(0, len(body), width)]
         out.pieces.extend(chunks)
+        out.texts.extend([None] * len(chunks))
         preview = sentence if len(sentence) <= 40 else sentence[:37] + "..."
         out.warnings.append(
             f"sentence of {len(sentence_ids)} tokens exceeds the max source length {max_len}; "
@@ -55,4 +58,5 @@ def segment(text: str, encode: Callable[[str], list[int]], max_len: int, eos_id:
         )
     if current:
         out.pieces.append(encode(current))
+        out.texts.append(current)
     return out

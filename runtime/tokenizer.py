@@ -54,6 +54,16 @@ class MarianTokenizer:
             ids.append(self.eos_id)
         return ids
 
+    def target_pieces(self, text: str) -> list[str]:
+        pieces: list[str] = self._target.encode(text, out_type=str)
+        return pieces
+
+    def source_text(self, ids: list[int]) -> str:
+        """Source ids back to text (for re-reading a piece of a split input)."""
+        pieces = [self.id_to_piece.get(i, "") for i in ids if i not in self.special_ids]
+        text: str = self._source.decode_pieces(pieces)
+        return text
+
     def decode(self, ids: list[int]) -> str:
         """Target ids to text; special tokens are dropped."""
         pieces = [self.id_to_piece.get(i, "<unk>") for i in ids if i not in (self.eos_id, self.pad_id)]

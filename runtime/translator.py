@@ -9,9 +9,12 @@ from pathlib import Path
 
 from pocketmt.runtime.beam_search import Hypothesis, SearchConfig, beam_search
 from pocketmt.runtime.bundle import Bundle
+from pocketmt.runtime.constrained_search import constrained_beam_search
 from pocketmt.runtime.errors import InputError
-from pocketmt.runtime.segment import segment
+from pocketmt.runtime.glossary import Glossary, Term
+from pocketmt.runtime.segment import Segments, segment
 from pocketmt.runtime.step import CachedStepModel, StepGraphs
+from pocketmt.runtime.term_constraints import TermConstraint, term_constraint
 from pocketmt.runtime.tokenizer import MarianTokenizer
 
 
@@ -43,6 +46,15 @@ class Translation:
     timings: Timings
     segments: int = 1
     warnings: list[str] = field(default_factory=list)
+    terms: list[TermResult] = field(default_factory=list)
+    constraints_dropped: bool = False  # some piece could not meet its terms: that piece is unconstrained
+
+
+@dataclass
+class TermResult:
+    source: str  # the source term (as in the glossary)
+    required: tuple[str, ...]  # acceptable target forms
+    produced: str | None  # the form the search produced, None when its constraint was dropped
 
 
 def load_graphs(bundle: Bundle, backend: str) -> StepGraphs:
@@ -116,44 +128,101 @@ class Translator:
             )
         return beam_search(self.model, source_ids, self.search_config(options))
 
-    def translate_one(self, text: str, options: TranslateOptions | None = None) -> Translation:
+    def translate_one(
+        self,
+        text: str,
+        options: TranslateOptions | None = None,
+        glossary: Glossary | None = None,
+        terms: Sequence[Term] = (),
+    ) -> Translation:
+        """Translate one text. Terms of ``glossary`` found in it, and ``terms`` given for it, must appear
+        in the translation (docs/decoding.md, sections 8 and 9)."""
         cfg = self.search_config(options)
         began = time.perf_counter()
         timings = Timings()
         if not text.strip():
             return Translation(text, "", [], 0.0, True, timings, segments=0)
         seg = segment(text, self.tokenizer.encode, self.manifest.limits.max_source_len, self.tokenizer.eos_id)
+        per_piece = self._terms_per_piece(seg, glossary, terms)
         timings.tokenize_ms = (time.perf_counter() - began) * 1000
         model = self.model
         enc0, step0, steps0 = model.encode_seconds, model.step_seconds, model.steps
+        out = Translation(
+            text, "", [], 0.0, True, timings, segments=len(seg.pieces), warnings=list(seg.warnings)
+        )
         texts: list[str] = []
-        ids: list[int] = []
         score = 0.0
-        finished = True
-        for piece in seg.pieces:
-            hyp = beam_search(model, piece, cfg)
+        for piece, piece_terms in zip(seg.pieces, per_piece, strict=True):
+            hyp = self._search(piece, cfg, piece_terms, out)
             texts.append(self.tokenizer.decode(hyp.tokens))
-            ids.extend(hyp.tokens)
+            out.token_ids.extend(hyp.tokens)
             score += hyp.normalized
-            finished = finished and hyp.finished
+            out.finished = out.finished and hyp.finished
+        out.text = " ".join(t for t in texts if t)
+        out.score = score / len(seg.pieces)
         timings.encode_ms = (model.encode_seconds - enc0) * 1000
         timings.decode_ms = (model.step_seconds - step0) * 1000
         timings.steps = model.steps - steps0
         timings.total_ms = (time.perf_counter() - began) * 1000
-        return Translation(
-            source=text,
-            text=" ".join(t for t in texts if t),
-            token_ids=ids,
-            score=score / len(seg.pieces),
-            finished=finished,
-            timings=timings,
-            segments=len(seg.pieces),
-            warnings=seg.warnings,
-        )
+        return out
+
+    def _terms_per_piece(
+        self, seg: Segments, glossary: Glossary | None, terms: Sequence[Term]
+    ) -> list[list[Term]]:
+        """Glossary matches of each piece's text; given terms go where their source occurs (else the first)."""
+        sources = [
+            t if t is not None else self.tokenizer.source_text(ids)
+            for t, ids in zip(seg.texts, seg.pieces, strict=True)
+        ]
+        per_piece: list[list[Term]] = [[] for _ in seg.pieces]
+        if glossary is not None:
+            for i, source in enumerate(sources):
+                per_piece[i].extend(m.term for m in glossary.match(source))
+        if len(seg.pieces) == 1:
+            per_piece[0].extend(terms)
+        elif terms:
+            given = Glossary.from_terms(list(terms), on_conflict="last")
+            placed: set[str] = set()
+            for i, source in enumerate(sources):
+                for m in given.match(source):
+                    if m.term.source not in placed:
+                        per_piece[i].append(m.term)
+                        placed.add(m.term.source)
+            per_piece[0].extend(t for t in given.terms if t.source not in placed)
+        return [list({t.source: t for t in piece}.values()) for piece in per_piece]
+
+    def _search(self, piece: list[int], cfg: SearchConfig, terms: list[Term], out: Translation) -> Hypothesis:
+        usable: list[TermConstraint] = []
+        for term in terms:
+            tc, warning = term_constraint(term, self.tokenizer)
+            if tc is None:
+                out.warnings.append(str(warning))
+            else:
+                usable.append(tc)
+        if not usable:
+            return beam_search(self.model, piece, cfg)
+        hyp = constrained_beam_search(self.model, piece, cfg, [tc.constraint for tc in usable])
+        out.constraints_dropped = out.constraints_dropped or bool(hyp.extra.get("constraints_dropped"))
+        met = hyp.extra.get("met")
+        alternatives = met if isinstance(met, list) else [-1] * len(usable)
+        for tc, alt in zip(usable, alternatives, strict=True):
+            produced = tc.forms[alt] if alt >= 0 else None
+            out.terms.append(TermResult(tc.term.source, tc.term.targets, produced))
+        return hyp
 
     def translate(
-        self, texts: str | Sequence[str], options: TranslateOptions | None = None
+        self,
+        texts: str | Sequence[str],
+        options: TranslateOptions | None = None,
+        glossary: Glossary | None = None,
+        terms: Sequence[Sequence[Term]] | None = None,
     ) -> list[Translation]:
+        """``terms``, when given, is one list of required terms per text (aligned with ``texts``)."""
         if isinstance(texts, str):
             texts = [texts]
-        return [self.translate_one(t, options) for t in texts]
+        if terms is not None and len(terms) != len(texts):
+            raise InputError(f"{len(terms)} term lists for {len(texts)} texts")
+        return [
+            self.translate_one(t, options, glossary, terms[i] if terms is not None else ())
+            for i, t in enumerate(texts)
+        ]
