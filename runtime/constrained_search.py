@@ -56,7 +56,11 @@ def _allocate(cands: list[_Candidate], k: int, banks: int) -> list[_Candidate]:
 
 
 def constrained_beam_search(
-    model: StepModel, source_ids: list[int], cfg: SearchConfig, constraints: Sequence[Constraint]
+    model: StepModel,
+    source_ids: list[int],
+    cfg: SearchConfig,
+    constraints: Sequence[Constraint],
+    word_continuations: frozenset[int] = frozenset(),
 ) -> Hypothesis:
     """Section 8. The result's ``extra`` holds ``met`` (per constraint, the alternative produced, or -1)
     and ``constraints_dropped`` (true when no hypothesis could meet them all: the unconstrained best)."""
@@ -90,7 +94,9 @@ def constrained_beam_search(
         for r, v in pairs:
             if not np.isfinite(scores[r, v]):
                 continue
-            state = states[r] if v == cfg.eos_id else states[r].advance(v, constraints)
+            state = (
+                states[r] if v == cfg.eos_id else states[r].advance(v, constraints, v in word_continuations)
+            )
             cands.append(_Candidate(r, v, scores[r, v], r * vocab + v, state, state.progress(constraints)))
         chosen = _allocate(cands, k, banks)
         survivors = []

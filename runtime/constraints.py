@@ -16,16 +16,25 @@ from dataclasses import dataclass
 class Constraint:
     alternatives: tuple[tuple[int, ...], ...]  # each non-empty; any one satisfies the constraint
     label: str = ""  # the target term, for reporting
+    # per alternative: may the search start it on its own (section 8.2)? The others count only when the
+    # model starts them itself (a term glued to a preceding quote, say), never forced after a word.
+    proposed: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.alternatives or any(not alt for alt in self.alternatives):
             raise ValueError("a constraint needs at least one non-empty alternative")
+        if self.proposed and len(self.proposed) != len(self.alternatives):
+            raise ValueError("proposed must have one flag per alternative")
+
+    def may_propose(self, alternative: int) -> bool:
+        return not self.proposed or self.proposed[alternative]
 
 
 @dataclass(frozen=True)
 class ConstraintState:
     met: tuple[int, ...]  # per constraint: 0 = unmet, else 1 + index of the alternative that met it
     partial: frozenset[tuple[int, int, int]]  # (constraint, alternative, tokens matched so far)
+    just_met: frozenset[int] = frozenset()  # met by the last token: undone if the next token extends the word
 
     @classmethod
     def start(cls, count: int) -> ConstraintState:
@@ -46,9 +55,15 @@ class ConstraintState:
             total += len(constraints[c].alternatives[m - 1]) if m else best_partial.get(c, 0)
         return total
 
-    def advance(self, token: int, constraints: Sequence[Constraint]) -> ConstraintState:
-        """Section 8.1: the state after appending ``token``."""
+    def advance(
+        self, token: int, constraints: Sequence[Constraint], continues_word: bool = False
+    ) -> ConstraintState:
+        """Section 8.1: the state after appending ``token`` (``continues_word``: the token has no word-start
+        marker and begins with a letter or digit, so it would extend a term just produced into a longer word)."""
         met = list(self.met)
+        if continues_word:
+            for c in self.just_met:
+                met[c] = 0
         partial: set[tuple[int, int, int]] = set()
         candidates = [(c, a, k) for c, a, k in self.partial] + [
             (c, a, 0) for c, con in enumerate(constraints) if not met[c] for a in range(len(con.alternatives))
@@ -65,14 +80,16 @@ class ConstraintState:
                 completed.add(c)
             else:
                 partial.add((c, a, k + 1))
-        return ConstraintState(tuple(met), frozenset(p for p in partial if not met[p[0]]))
+        return ConstraintState(
+            tuple(met), frozenset(p for p in partial if not met[p[0]]), frozenset(completed)
+        )
 
     def next_tokens(self, constraints: Sequence[Constraint]) -> list[int]:
         """Section 8.2: tokens that continue a partial match or start an unmet constraint, sorted."""
         out = {constraints[c].alternatives[a][k] for c, a, k in self.partial}
         for c, con in enumerate(constraints):
             if not self.met[c]:
-                out.update(alt[0] for alt in con.alternatives)
+                out.update(alt[0] for a, alt in enumerate(con.alternatives) if con.may_propose(a))
         return sorted(out)
 
 

@@ -33,6 +33,7 @@ def term_constraint(term: Term, tok: MarianTokenizer) -> tuple[TermConstraint | 
     """The constraint for ``term``, or ``None`` and a warning naming what cannot be spelled."""
     vocab = tok.piece_to_id
     alts: dict[tuple[int, ...], str] = {}
+    glued: set[tuple[int, ...]] = set()
     unspellable = []
     for form in term.targets:
         if not form.strip():
@@ -45,12 +46,15 @@ def term_constraint(term: Term, tok: MarianTokenizer) -> tuple[TermConstraint | 
             ids = tuple(vocab[p] for p in pieces)
             alts.setdefault(ids, form)
             first = pieces[0]
-            if first == _WORD_START and len(ids) > 1:
-                alts.setdefault(ids[1:], form)
-            elif first.startswith(_WORD_START) and first[1:] in vocab:
-                alts.setdefault((vocab[first[1:]],) + ids[1:], form)
+            bare = ids[1:] if first == _WORD_START else None
+            if first.startswith(_WORD_START) and first[1:] in vocab:
+                bare = (vocab[first[1:]],) + ids[1:]
+            if bare and bare not in alts:
+                alts[bare] = form
+                glued.add(bare)
     if not alts:
         what = ", ".join(repr(f) for f in term.targets) or "(empty)"
         reason = "characters the vocabulary lacks" if unspellable else "no target form"
         return None, f"target term {what} for {term.source!r} cannot be tokenized ({reason}); skipped"
-    return TermConstraint(term, Constraint(tuple(alts), term.source), tuple(alts.values())), None
+    proposed = tuple(alt not in glued for alt in alts)
+    return TermConstraint(term, Constraint(tuple(alts), term.source, proposed), tuple(alts.values())), None

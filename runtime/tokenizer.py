@@ -39,6 +39,10 @@ class MarianTokenizer:
         self.eos_id = self.piece_to_id["</s>"]
         self.pad_id = self.piece_to_id.get("<pad>", len(self.piece_to_id) - 1)
         self.special_ids = {self.unk_id, self.eos_id, self.pad_id}
+        # pieces that glue onto the previous one inside a word (no word-start marker, a letter or digit first)
+        self.word_continuations = frozenset(
+            i for p, i in self.piece_to_id.items() if p[:1].isalnum() and i not in self.special_ids
+        )
 
     def pieces(self, text: str) -> list[str]:
         code: list[str] = []

@@ -201,7 +201,9 @@ class Translator:
                 usable.append(tc)
         if not usable:
             return beam_search(self.model, piece, cfg)
-        hyp = constrained_beam_search(self.model, piece, cfg, [tc.constraint for tc in usable])
+        hyp = constrained_beam_search(
+            self.model, piece, cfg, [tc.constraint for tc in usable], self.tokenizer.word_continuations
+        )
         out.constraints_dropped = out.constraints_dropped or bool(hyp.extra.get("constraints_dropped"))
         met = hyp.extra.get("met")
         alternatives = met if isinstance(met, list) else [-1] * len(usable)

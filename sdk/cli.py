@@ -88,10 +88,20 @@ def cmd_translate(args: argparse.Namespace) -> int:
     translator = Translator(bundle, backend=args.backend)
     options = TranslateOptions(beam_size=args.beam, max_new_tokens=args.max_new_tokens)
     translator.search_config(options)  # reject bad options before any work
+    glossary = None
+    if args.glossary:
+        from pocketmt.runtime.glossary import load_glossary
+
+        model = translator.manifest.model
+        glossary = load_glossary(args.glossary, model["source_lang"], model["target_lang"], args.on_conflict)
+        for warning in glossary.warnings:
+            _warn(warning)
     for number, text in enumerate(texts, start=1):
-        result = translator.translate_one(text, options)
+        result = translator.translate_one(text, options, glossary)
         for warning in result.warnings:
             _warn(f"input {number}: {warning}")
+        if result.constraints_dropped:
+            _warn(f"input {number}: the glossary terms could not all be produced; translated without them")
         if args.json:
             print(
                 json.dumps(
@@ -109,6 +119,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
                             "total": result.timings.total_ms,
                         },
                         "steps": result.timings.steps,
+                        "terms": [
+                            {"source": t.source, "required": list(t.required), "produced": t.produced}
+                            for t in result.terms
+                        ],
+                        "constraints_dropped": result.constraints_dropped,
                     },
                     ensure_ascii=False,
                 )
@@ -173,7 +188,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     sources, references = read_lines(args.src), read_lines(args.ref)
     translator = open_translator(args.bundle, args.backend)
-    result = evaluate(translator, sources, references, TranslateOptions(beam_size=args.beam))
+    terms = None
+    if args.terms:
+        from pocketmt.evaluate import read_terms
+
+        model = translator.manifest.model
+        terms = read_terms(args.terms, len(sources), model["source_lang"], model["target_lang"])
+    result = evaluate(
+        translator,
+        sources,
+        references,
+        TranslateOptions(beam_size=args.beam),
+        terms,
+        enforce=not args.no_constraints,
+    )
     if args.output:
         Path(args.output).write_text("\n".join(result.hypotheses) + "\n", encoding="utf-8")
     if args.json:
@@ -183,6 +211,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"BLEU {result.bleu:.2f}  chrF {result.chrf:.2f}  {result.sentences} sentences in "
             f"{result.seconds:.1f} s ({result.sentences_per_second:.1f}/s, {translator.backend})"
         )
+        if result.term_success is not None:
+            print(
+                f"  term success {result.term_success:.4f} ({'not ' if args.no_constraints else ''}enforced)"
+            )
         print(f"  {result.signature_bleu}")
         print(f"  {result.signature_chrf}")
     return 0
@@ -322,6 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--json", action="store_true", help="one JSON object per input with ids, score, timings")
+    p.add_argument("--glossary", help="terms the translation must use: .tsv, .csv, .tbx or WMT .json/.jsonl")
+    p.add_argument(
+        "--on-conflict",
+        dest="on_conflict",
+        choices=["error", "first", "last"],
+        default="error",
+        help="one source term with different targets: fail (default) or keep the first or last",
+    )
     p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser("train", help="train a Marian-architecture model (and its tokenizer) on parallel text")
@@ -347,6 +387,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--output", help="also write the translations to this file")
+    p.add_argument(
+        "--terms", help="JSONL, one list of WMT-style term pairs per --src line; adds term_success"
+    )
+    p.add_argument(
+        "--no-constraints",
+        dest="no_constraints",
+        action="store_true",
+        help="measure term_success without enforcing the terms (the baseline)",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("info", help="describe a bundle")

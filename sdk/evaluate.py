@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pocketmt.export.corpus import read_lines
 from pocketmt.runtime.errors import InputError
+from pocketmt.runtime.glossary import Term, terms_from_wmt, words
 from pocketmt.runtime.translator import TranslateOptions, Translator
 
 
@@ -20,6 +24,8 @@ class EvalResult:
     signature_bleu: str
     signature_chrf: str
     hypotheses: list[str]
+    term_success: float | None = None
+    constraints_dropped: int = 0
 
     @property
     def sentences_per_second(self) -> float:
@@ -34,6 +40,11 @@ class EvalResult:
             "sentences_per_second": round(self.sentences_per_second, 2),
             "bleu_signature": self.signature_bleu,
             "chrf_signature": self.signature_chrf,
+            **(
+                {"term_success": round(self.term_success, 4), "constraints_dropped": self.constraints_dropped}
+                if self.term_success is not None
+                else {}
+            ),
         }
 
 
@@ -47,8 +58,39 @@ def open_translator(target: str | Path, backend: str | None) -> Translator:
     return eager_translator(path)
 
 
+def read_terms(path: str | Path, count: int, source_lang: str, target_lang: str) -> list[list[Term]]:
+    """One JSON list of term pairs per line (WMT 2023 format), aligned with the source lines."""
+    lines = read_lines(path)
+    if len(lines) != count:
+        raise InputError(f"{path} has {len(lines)} lines but the source has {count}")
+    out = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            data = json.loads(line) if line.strip() else []
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        out.append(terms_from_wmt(data, source_lang, target_lang, f"{path}:{number}"))
+    return out
+
+
+def term_found(forms: Sequence[str], hypothesis: str) -> bool:
+    """The term_success rule (docs/decoding.md, section 9.3): some form's words, NFKC-normalised and
+    case-folded, occur contiguously among the hypothesis's words."""
+    hyp = words(hypothesis)
+    for form in forms:
+        need = words(form)
+        if need and any(hyp[i : i + len(need)] == need for i in range(len(hyp) - len(need) + 1)):
+            return True
+    return False
+
+
 def evaluate(
-    translator: Translator, sources: list[str], references: list[str], options: TranslateOptions
+    translator: Translator,
+    sources: list[str],
+    references: list[str],
+    options: TranslateOptions,
+    terms: list[list[Term]] | None = None,
+    enforce: bool = True,
 ) -> EvalResult:
     import sacrebleu
 
@@ -56,12 +98,21 @@ def evaluate(
         raise InputError(f"source has {len(sources)} lines but reference has {len(references)}")
     translator.search_config(options)
     began = time.perf_counter()
-    hyps = [t.text for t in translator.translate(sources, options)]
+    results = translator.translate(sources, options, terms=terms if enforce else None)
     seconds = time.perf_counter() - began
+    hyps = [r.text for r in results]
     bleu = sacrebleu.metrics.BLEU()
     chrf = sacrebleu.metrics.CHRF()
     b = bleu.corpus_score(hyps, [references])
     c = chrf.corpus_score(hyps, [references])
-    return EvalResult(
+    result = EvalResult(
         b.score, c.score, len(sources), seconds, str(bleu.get_signature()), str(chrf.get_signature()), hyps
     )
+    if terms is not None:
+        required = [
+            (t.targets, h) for sentence, h in zip(terms, hyps, strict=True) for t in sentence if t.targets
+        ]
+        found = sum(term_found(forms, h) for forms, h in required)
+        result.term_success = found / len(required) if required else 1.0
+        result.constraints_dropped = sum(r.constraints_dropped for r in results)
+    return result

@@ -125,3 +125,11 @@ def test_constraints_are_met_or_the_drop_is_flagged(
     if not hyp.extra["constraints_dropped"]:
         for con, met in zip(cons, hyp.extra["met"], strict=True):
             assert contains(hyp.tokens, con.alternatives[met])
+
+
+def test_a_term_extended_into_a_longer_word_is_undone() -> None:
+    cons = [Constraint(((5,),))]
+    s = ConstraintState.start(1).advance(5, cons)
+    assert s.all_met
+    assert not s.advance(6, cons, continues_word=True).all_met  # "eats" + "hed": not the term
+    assert s.advance(6, cons, continues_word=False).all_met  # "eats" + "▁bread": still the term
