@@ -320,6 +320,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--patience", type=int, default=None)
+    p.add_argument(
+        "--precision", choices=["fp32", "bf16"], default=None, help="training arithmetic (default fp32)"
+    )
     p.add_argument("--source-lang", dest="source_lang", default=None)
     p.add_argument("--target-lang", dest="target_lang", default=None)
 

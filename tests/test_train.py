@@ -173,3 +173,13 @@ def test_ctranslate2_converter_accepts_the_checkpoint(trained: Path, tmp_path: P
     hf_tokens = tok.convert_ids_to_tokens(hf[1:])
     # same weights, same vocabulary mapping: the two engines start the translation identically
     assert ct2[0].hypotheses[0][:4] == hf_tokens[:4]
+
+
+def test_bf16_training_runs_and_learns(corpus: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "bf16"
+    argv = _argv(corpus, out) + ["--precision", "bf16"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = [json.loads(line) for line in (out / ".train" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == STEPS
+    assert (out / "model.safetensors").is_file()

@@ -72,9 +72,10 @@ class TrainConfig:
     max_len: int = 128
     checkpoint_every: int = 200
     valid_limit: int = 0  # 0: the whole validation set
-    average_last: int = (
-        5  # at the end, average the last N epoch weights and keep them if they validate better
-    )
+    # at the end, average the last N epoch weights and keep them if they validate better
+    average_last: int = 5
+    # "bf16" autocasts matmuls (about 1.4x faster on CPUs with AVX512-BF16); "fp32" is exact
+    precision: str = "fp32"
 
 
 def lang_of(path: str) -> str:
@@ -90,6 +91,8 @@ def _lr_factor(step: int, warmup: int) -> float:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, progress: Callable[[str], None] | None = None) -> None:
+        if cfg.precision not in ("fp32", "bf16"):
+            raise InputError(f"precision must be fp32 or bf16, not {cfg.precision!r}")
         if cfg.arch not in PRESETS:
             raise InputError(f"unknown --arch {cfg.arch!r}; choose from {', '.join(PRESETS)}")
         self.cfg = cfg
@@ -389,7 +392,9 @@ class Trainer:
         tgt = torch.tensor([t + [pad] * (width_t - len(t)) for _, t in batch], device=device)
         dec_in = torch.cat([torch.full((len(batch), 1), pad, device=device), tgt[:, :-1]], dim=1)
         labels = tgt.masked_fill(tgt == pad, -100)
-        logits = model(input_ids=src, attention_mask=(src != pad).long(), decoder_input_ids=dec_in).logits
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            logits = model(input_ids=src, attention_mask=(src != pad).long(), decoder_input_ids=dec_in).logits
+        logits = logits.float()
         loss = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
             labels.reshape(-1),
