@@ -30,7 +30,7 @@ from pocketmt.runtime.bundle import Bundle
 from pocketmt.runtime.manifest import MANIFEST_NAME, parse_manifest
 from pocketmt.runtime.step import CachedStepModel, StepGraphs
 from pocketmt.runtime.tokenizer import MarianTokenizer
-from pocketmt.runtime.translator import Translator
+from pocketmt.runtime.translator import TranslateOptions, Translator, search_config
 
 FORMATS = ("pte", "onnx")
 REFERENCE_FILE = "reference.json"
@@ -188,8 +188,8 @@ def export_bundle(
         tokenizer = MarianTokenizer(*(staging / n for n in TOKENIZER_FILES))
         eager_graphs = EagerGraphs(graphs)
         eager = CachedStepModel(eager_graphs, manifest)
-        greedy_cfg = _search_config(manifest, 1)
-        beam_cfg = _search_config(manifest, options.beam_size)
+        greedy_cfg = search_config(manifest, TranslateOptions(beam_size=1))
+        beam_cfg = search_config(manifest, TranslateOptions(beam_size=options.beam_size))
 
         say("recording reference translations")
         samples = _reference_samples(tokenizer, eager, greedy_cfg, beam_cfg, options.max_source_len)
@@ -220,18 +220,6 @@ def export_bundle(
     report.files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
     report.seconds["total"] = time.perf_counter() - began
     return report
-
-
-def _search_config(manifest: Any, beam: int) -> SearchConfig:
-    return SearchConfig(
-        beam_size=beam,
-        max_new_tokens=manifest.limits.max_target_len,
-        eos_id=manifest.tokens.eos_id,
-        start_id=manifest.tokens.decoder_start_id,
-        banned_ids=manifest.decoding.banned_ids,
-        length_penalty=manifest.decoding.length_penalty,
-        forced_eos=manifest.decoding.forced_eos,
-    )
 
 
 def _check_backends(

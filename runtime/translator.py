@@ -12,6 +12,7 @@ from pocketmt.runtime.bundle import Bundle
 from pocketmt.runtime.constrained_search import constrained_beam_search
 from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.glossary import Glossary, Term
+from pocketmt.runtime.manifest import Manifest
 from pocketmt.runtime.segment import Segments, segment
 from pocketmt.runtime.step import CachedStepModel, StepGraphs
 from pocketmt.runtime.term_constraints import TermConstraint, term_constraint
@@ -55,6 +56,27 @@ class TermResult:
     source: str  # the source term (as in the glossary)
     required: tuple[str, ...]  # acceptable target forms
     produced: str | None  # the form the search produced, None when its constraint was dropped
+
+
+def search_config(m: Manifest, options: TranslateOptions | None = None) -> SearchConfig:
+    """The search settings for a bundle: its defaults, overridden by ``options`` within its limits."""
+    opts = options or TranslateOptions()
+    beam = opts.beam_size if opts.beam_size is not None else m.decoding.default_beam
+    if not 1 <= beam <= m.limits.max_batch:
+        raise InputError(f"beam size {beam} is outside 1..{m.limits.max_batch} (this bundle's max batch)")
+    max_new = opts.max_new_tokens if opts.max_new_tokens is not None else m.limits.max_target_len
+    if not 1 <= max_new <= m.limits.max_target_len:
+        raise InputError(f"max new tokens {max_new} is outside 1..{m.limits.max_target_len}")
+    alpha = opts.length_penalty if opts.length_penalty is not None else m.decoding.length_penalty
+    return SearchConfig(
+        beam_size=beam,
+        max_new_tokens=max_new,
+        eos_id=m.tokens.eos_id,
+        start_id=m.tokens.decoder_start_id,
+        banned_ids=m.decoding.banned_ids,
+        length_penalty=alpha,
+        forced_eos=m.decoding.forced_eos,
+    )
 
 
 def load_graphs(bundle: Bundle, backend: str) -> StepGraphs:
@@ -101,24 +123,7 @@ class Translator:
         self.manifest = manifest
 
     def search_config(self, options: TranslateOptions | None = None) -> SearchConfig:
-        opts = options or TranslateOptions()
-        m = self.manifest
-        beam = opts.beam_size if opts.beam_size is not None else m.decoding.default_beam
-        if not 1 <= beam <= m.limits.max_batch:
-            raise InputError(f"beam size {beam} is outside 1..{m.limits.max_batch} (this bundle's max batch)")
-        max_new = opts.max_new_tokens if opts.max_new_tokens is not None else m.limits.max_target_len
-        if not 1 <= max_new <= m.limits.max_target_len:
-            raise InputError(f"max new tokens {max_new} is outside 1..{m.limits.max_target_len}")
-        alpha = opts.length_penalty if opts.length_penalty is not None else m.decoding.length_penalty
-        return SearchConfig(
-            beam_size=beam,
-            max_new_tokens=max_new,
-            eos_id=m.tokens.eos_id,
-            start_id=m.tokens.decoder_start_id,
-            banned_ids=m.decoding.banned_ids,
-            length_penalty=alpha,
-            forced_eos=m.decoding.forced_eos,
-        )
+        return search_config(self.manifest, options)
 
     def search_ids(self, source_ids: list[int], options: TranslateOptions | None = None) -> Hypothesis:
         """Token ids in, best hypothesis out (no tokenizer, no splitting)."""
