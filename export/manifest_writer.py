@@ -10,6 +10,7 @@ from typing import Any
 
 from pocketmt.export.arch.base import StepGraphs
 from pocketmt.export.signatures import ENCODE_INPUTS, ENCODE_OUTPUTS, STEP_INPUTS, STEP_OUTPUTS
+from pocketmt.export.weight_rounding import tensor_formats
 from pocketmt.runtime.integrity import sha256_file
 from pocketmt.runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION
 
@@ -63,7 +64,6 @@ def build_manifest(
     """The manifest; ``export_check`` starts empty and the pipeline fills it after its checks."""
     d = graphs.dims
     s = graphs.special
-    fp32 = "fp32"
     return {
         "schema_version": SCHEMA_VERSION,
         "format": "pocketmt-bundle",
@@ -104,7 +104,7 @@ def build_manifest(
             "target_spm": "target.spm",
             "vocab": "vocab.json",
         },
-        "tensor_formats": {"embeddings": fp32, "linear": fp32, "layer_norm": fp32, "lm_head": fp32},
+        "tensor_formats": tensor_formats(getattr(options, "weights", "fp32")),
         "contract": contract(options.beam_size, options.max_source_len),
         "graphs": graph_entries,
         "files": files,

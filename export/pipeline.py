@@ -25,6 +25,7 @@ from pocketmt.export.errors import ExportError
 from pocketmt.export.manifest_writer import build_manifest, file_entry, file_table
 from pocketmt.export.self_check import ATOL, RTOL, compare_graphs
 from pocketmt.export.signatures import GraphShapes
+from pocketmt.export.weight_rounding import WEIGHT_FORMATS, round_weights
 from pocketmt.runtime.beam_search import SearchConfig, beam_search
 from pocketmt.runtime.bundle import Bundle
 from pocketmt.runtime.manifest import MANIFEST_NAME, parse_manifest
@@ -50,6 +51,7 @@ class ExportOptions:
     max_target_len: int = 128
     beam_size: int = 4  # default beam, and the largest batch the graphs accept
     overwrite: bool = False
+    weights: str = "fp32"  # stored weight format: fp32, fp16 or int8 (weight_rounding.py)
 
 
 @dataclass
@@ -65,6 +67,10 @@ def _validate_options(options: ExportOptions) -> None:
     if unknown or not options.formats:
         raise ExportError(
             f"unknown format {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}"
+        )
+    if options.weights not in WEIGHT_FORMATS:
+        raise ExportError(
+            f"unknown weight format {options.weights!r}; choose from {', '.join(WEIGHT_FORMATS)}"
         )
     for name in ("max_source_len", "max_target_len", "beam_size"):
         if getattr(options, name) < 1:
@@ -109,6 +115,7 @@ def _probe_ids(vocab_size: int, special: set[int], max_source_len: int) -> list[
 def load_step_graphs(model: str | Path, options: ExportOptions) -> tuple[Checkpoint, StepGraphsT]:
     """Load and validate a checkpoint, and build its step-contract graphs."""
     ckpt = load_checkpoint(model)
+    round_weights(ckpt.model, options.weights)
     try:
         graphs = ADAPTERS[ckpt.config["model_type"]].build_step_graphs(ckpt.model, options.max_target_len)
     except ValueError as exc:

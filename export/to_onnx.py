@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from pocketmt.export.arch.base import StepGraphs
+from pocketmt.export.onnx_storage import compact_onnx
 from pocketmt.export.signatures import (
     ENCODE_INPUTS,
     ENCODE_OUTPUTS,
@@ -67,4 +68,15 @@ def export_onnx(graphs: StepGraphs, shapes: GraphShapes, folder: Path) -> dict[s
         STEP_OUTPUTS,
         folder / STEP_FILE,
     )
-    return {"encode": ENCODER_FILE, "decode_step": STEP_FILE, "opset": OPSET}
+    stored: dict[str, int] = {}
+    for name in (ENCODER_FILE, STEP_FILE):
+        for encoding, size in compact_onnx(folder / name).items():
+            stored[encoding] = stored.get(encoding, 0) + size
+    return {
+        "encode": ENCODER_FILE,
+        "decode_step": STEP_FILE,
+        "opset": OPSET,
+        "weight_bytes": stored,
+        # int8 constants are decoded once when the session loads, not at every run
+        "dequantize_at_load": stored["int8"] > 0,
+    }

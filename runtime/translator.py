@@ -87,7 +87,11 @@ def load_graphs(bundle: Bundle, backend: str) -> StepGraphs:
         return ExecuTorchGraphs(bundle.file(graphs["file"]), graphs["encode"], graphs["decode_step"])
     from pocketmt.runtime.backends.onnx_backend import OnnxGraphs
 
-    return OnnxGraphs(bundle.file(graphs["encode"]), bundle.file(graphs["decode_step"]))
+    return OnnxGraphs(
+        bundle.file(graphs["encode"]),
+        bundle.file(graphs["decode_step"]),
+        dequantize_at_load=bool(graphs.get("dequantize_at_load", False)),
+    )
 
 
 class Translator:

@@ -48,6 +48,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         max_target_len=args.max_target_len,
         beam_size=args.beam_size,
         overwrite=args.overwrite,
+        weights=args.weights,
     )
     progress = (lambda msg: print(f"{PROG}: {msg}", file=sys.stderr)) if not args.quiet else None
     report = export_bundle(args.model, args.output, options, progress=progress)
@@ -250,6 +251,12 @@ def describe(manifest: Any, path: str) -> list[str]:
                 f"  Backend onnx: {graph['encode']} and {graph['decode_step']} "
                 f"(opset {graph.get('opset', '?')})"
             )
+            stored = graph.get("weight_bytes")
+            if stored:
+                lines.append(
+                    "    weights stored: "
+                    + ", ".join(f"{k} {_human_bytes(v)}" for k, v in stored.items() if v)
+                )
     lines.append("  Files:")
     total = 0
     for name, entry in raw["files"].items():
@@ -344,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--beam-size", type=int, default=4, help="default beam and largest batch (default 4)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    p.add_argument(
+        "--weights",
+        choices=["fp32", "fp16", "int8"],
+        default="fp32",
+        help="stored weights: fp32, fp16, or int8 per channel (weight-only, computed in fp32; default fp32)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.set_defaults(func=cmd_export)
 

@@ -13,11 +13,16 @@ STEP_INPUTS = ("input_ids", "position", "self_k", "self_v", "cross_k", "cross_v"
 
 
 class OnnxGraphs:
-    def __init__(self, encoder_path: Path, step_path: Path, threads: int = 0) -> None:
+    def __init__(
+        self, encoder_path: Path, step_path: Path, threads: int = 0, dequantize_at_load: bool = False
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if dequantize_at_load:
+            # without QDQ fusion, ONNX Runtime constant-folds DequantizeLinear of stored weights once
+            options.add_session_config_entry("session.disable_quant_qdq", "1")
         if threads:
             options.intra_op_num_threads = threads
         try:

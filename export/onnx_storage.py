@@ -1,0 +1,84 @@
+"""Lossless compact storage for ONNX weights.
+
+Each fp32 matrix initializer is stored in the smallest encoding that reproduces it bit for bit:
+int8 with one fp32 scale per row or column (decoded by ``DequantizeLinear``), fp16 (decoded by
+``Cast``), or fp32 as it was. An encoding is chosen only after decoding it in numpy and comparing
+bytes, so this pass never changes a number the graph computes. It only pays off when the weights
+were rounded first (``weight_rounding``) or come from an fp16 checkpoint.
+
+The decode nodes act on constants, so ONNX Runtime folds them once when the session is created
+(the runtime turns off its QDQ fusion for bundles that say ``dequantize_at_load``): memory and speed
+are those of the fp32 graph, only the file is smaller.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+MIN_ELEMENTS = 1024  # small tensors (biases, norms) are not worth a decode node
+INT8_MAX = 127
+
+
+def _int8_encoding(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """``(q, scale, axis)`` with ``q * scale`` (along ``axis``) equal to ``w`` bit for bit, if any."""
+    for axis in (0, 1):
+        rows = w if axis == 0 else w.T
+        amax = np.abs(rows).max(axis=1)
+        base = np.where(amax > 0, amax / np.float32(INT8_MAX), np.float32(1)).astype(np.float32)
+        # the scale that produced w may sit one ulp either side of amax / 127; try all three
+        for scale in (base, np.nextafter(base, np.float32(np.inf)), np.nextafter(base, np.float32(0))):
+            q = np.round(rows / scale[:, None])
+            if np.abs(q).max() > INT8_MAX:
+                continue
+            exact = (q.astype(np.float32) * scale[:, None]).view(np.uint32) == rows.view(np.uint32)
+            if exact.all():
+                q8 = q.astype(np.int8)
+                return (q8 if axis == 0 else np.ascontiguousarray(q8.T)), scale.astype(np.float32), axis
+    return None
+
+
+def compact_onnx(path: Path) -> dict[str, int]:
+    """Re-encode ``path`` in place; returns the bytes stored in each encoding."""
+    model = onnx.load(str(path))
+    graph = model.graph
+    kept: list[onnx.TensorProto] = []
+    decoders: list[onnx.NodeProto] = []
+    stored = {"int8": 0, "fp16": 0, "fp32": 0}
+    for init in graph.initializer:
+        w = numpy_helper.to_array(init)
+        if init.data_type != onnx.TensorProto.FLOAT or w.ndim != 2 or w.size < MIN_ELEMENTS:
+            kept.append(init)
+            if init.data_type == onnx.TensorProto.FLOAT:
+                stored["fp32"] += w.nbytes
+            continue
+        name = init.name
+        w = np.ascontiguousarray(w, dtype=np.float32)
+        enc = _int8_encoding(w)
+        if enc is not None:
+            q, scale, axis = enc
+            kept += [numpy_helper.from_array(q, f"{name}__q"), numpy_helper.from_array(scale, f"{name}__s")]
+            decoders.append(
+                helper.make_node("DequantizeLinear", [f"{name}__q", f"{name}__s"], [name], axis=axis)
+            )
+            stored["int8"] += q.nbytes + scale.nbytes
+            continue
+        half = w.astype(np.float16)
+        if (half.astype(np.float32).view(np.uint32) == w.view(np.uint32)).all():
+            kept.append(numpy_helper.from_array(half, f"{name}__h"))
+            decoders.append(helper.make_node("Cast", [f"{name}__h"], [name], to=onnx.TensorProto.FLOAT))
+            stored["fp16"] += half.nbytes
+            continue
+        kept.append(init)
+        stored["fp32"] += w.nbytes
+    if decoders:
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+        nodes = decoders + list(graph.node)
+        del graph.node[:]
+        graph.node.extend(nodes)
+        onnx.save(model, str(path))
+    return stored

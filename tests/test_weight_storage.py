@@ -1,0 +1,151 @@
+"""Stored weight formats: int8/fp16 rounding, lossless ONNX encoding, and int8 bundles end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import helper, numpy_helper
+
+from pocketmt.export.onnx_storage import compact_onnx
+from pocketmt.export.weight_rounding import int8_rows, round_weights
+
+
+def _identity_model(path: Path, weights: dict[str, np.ndarray]) -> None:
+    """A graph whose outputs are its initializers, so a test can read back what the file decodes to."""
+    outputs = [
+        helper.make_tensor_value_info(f"out_{n}", onnx.TensorProto.FLOAT, list(w.shape))
+        for n, w in weights.items()
+    ]
+    nodes = [helper.make_node("Identity", [n], [f"out_{n}"]) for n in weights]
+    graph = helper.make_graph(
+        nodes, "g", [], outputs, [numpy_helper.from_array(w, n) for n, w in weights.items()]
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+
+
+def _decoded(path: Path, names: list[str], dequantize_at_load: bool) -> list[np.ndarray]:
+    options = ort.SessionOptions()
+    if dequantize_at_load:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
+    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return sess.run([f"out_{n}" for n in names], {})
+
+
+def _int8_rounded(rows: int, cols: int, seed: int) -> np.ndarray:
+    w = torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed)) * 0.1
+    q, scale = int8_rows(w)
+    return (q.to(torch.float32) * scale[:, None]).numpy()
+
+
+@pytest.mark.parametrize("dequantize_at_load", [False, True])
+def test_compact_onnx_picks_the_smallest_exact_encoding(tmp_path: Path, dequantize_at_load: bool) -> None:
+    rng = np.random.default_rng(0)
+    weights = {
+        "rows_int8": _int8_rounded(64, 48, 1),
+        "cols_int8": np.ascontiguousarray(_int8_rounded(40, 64, 2).T),  # per-column scales
+        "halves": rng.standard_normal((32, 64)).astype(np.float16).astype(np.float32),
+        "full": rng.standard_normal((32, 64)).astype(np.float32),
+        "small": rng.standard_normal((4, 4)).astype(np.float32),
+    }
+    path = tmp_path / "m.onnx"
+    _identity_model(path, weights)
+    before = path.stat().st_size
+    stored = compact_onnx(path)
+    assert stored["int8"] == (64 * 48 + 64 * 4) + (64 * 40 + 40 * 4)
+    assert stored["fp16"] == 32 * 64 * 2
+    assert stored["fp32"] == (32 * 64 + 16) * 4
+    assert path.stat().st_size < before
+    kinds = {i.name: i.data_type for i in onnx.load(str(path)).graph.initializer}
+    assert kinds["rows_int8__q"] == kinds["cols_int8__q"] == onnx.TensorProto.INT8
+    assert kinds["halves__h"] == onnx.TensorProto.FLOAT16
+    assert kinds["full"] == kinds["small"] == onnx.TensorProto.FLOAT
+    for got, want in zip(_decoded(path, list(weights), dequantize_at_load), weights.values(), strict=True):
+        assert got.tobytes() == want.tobytes()  # bit for bit
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=st.integers(32, 48),  # at least MIN_ELEMENTS values
+    cols=st.integers(32, 80),
+    seed=st.integers(0, 10_000),
+    zero_row=st.booleans(),
+)
+def test_int8_rounding_is_always_stored_exactly_as_int8(
+    tmp_path_factory: pytest.TempPathFactory, rows: int, cols: int, seed: int, zero_row: bool
+) -> None:
+    w = _int8_rounded(rows, cols, seed)
+    if zero_row:
+        w[0] = 0.0
+    path = tmp_path_factory.mktemp("p") / "m.onnx"
+    _identity_model(path, {"w": w})
+    stored = compact_onnx(path)
+    assert stored["int8"] == rows * cols + rows * 4 and stored["fp32"] == 0
+    (got,) = _decoded(path, ["w"], True)
+    assert got.tobytes() == w.tobytes()
+
+
+def test_round_weights_int8_keeps_ties_and_leaves_norms(tiny_model_dir: Path) -> None:
+    from transformers import MarianMTModel
+
+    model = MarianMTModel.from_pretrained(tiny_model_dir)
+    norm_before = model.model.encoder.layers[0].self_attn_layer_norm.weight.clone()
+    pos_before = model.model.encoder.embed_positions.weight.clone()
+    formats = round_weights(model, "int8")
+    assert formats["linear"] == formats["embeddings"] == "int8" and formats["layer_norm"] == "fp32"
+    assert model.lm_head.weight.data_ptr() == model.model.shared.weight.data_ptr()  # still tied
+    for w in (model.model.shared.weight, model.model.decoder.layers[0].fc1.weight):
+        scale = w.abs().amax(dim=1, keepdim=True) / 127
+        q = w / scale
+        assert torch.allclose(q, q.round(), atol=1e-4)  # on the int8 grid of its row
+        assert q.abs().max() <= 127 + 1e-4
+    assert torch.equal(model.model.encoder.layers[0].self_attn_layer_norm.weight, norm_before)
+    assert torch.equal(model.model.encoder.embed_positions.weight, pos_before)
+    with pytest.raises(ValueError, match="unknown weight format"):
+        round_weights(model, "int3")
+
+
+def test_int8_bundle_is_smaller_and_matches_its_eager_reference(
+    tiny_model_dir: Path, tiny_bundle: Path, tmp_path: Path, sentences: list[str]
+) -> None:
+    from pocketmt.export.pipeline import ExportOptions, eager_translator, export_bundle
+    from pocketmt.runtime.translator import TranslateOptions, Translator
+
+    out = tmp_path / "int8"
+    options = ExportOptions(formats=("onnx",), weights="int8")
+    export_bundle(tiny_model_dir, out, options)
+    manifest = json.loads((out / "manifest.json").read_text())
+    onnx_entry = manifest["graphs"]["onnx"]
+    assert manifest["tensor_formats"]["linear"] == "int8"
+    assert onnx_entry["dequantize_at_load"] is True
+    int8_bytes = onnx_entry["weight_bytes"]["int8"]
+    assert int8_bytes > 0
+    onnx_bytes = sum((out / n).stat().st_size for n in ("encoder.onnx", "decoder_step.onnx"))
+    fp32_bytes = sum((tiny_bundle / n).stat().st_size for n in ("encoder.onnx", "decoder_step.onnx"))
+    # each int8 value replaced four fp32 bytes (scales and layout aside)
+    assert fp32_bytes - onnx_bytes > 2 * int8_bytes
+
+    texts = sentences[:30]
+    eager = eager_translator(tiny_model_dir, options).translate(texts, TranslateOptions(beam_size=1))
+    exported = Translator(out, backend="onnx").translate(texts, TranslateOptions(beam_size=1))
+    assert [r.token_ids for r in exported] == [r.token_ids for r in eager]
+    fp32 = Translator(tiny_bundle, backend="onnx").translate(texts, TranslateOptions(beam_size=1))
+    # rounding changed the model a little, but it is the same model
+    same = sum(a.token_ids == b.token_ids for a, b in zip(exported, fp32, strict=True))
+    assert same >= 0.8 * len(texts)
+
+
+def test_unknown_weight_format_is_a_one_line_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from pocketmt.export.errors import ExportError
+    from pocketmt.export.pipeline import ExportOptions, export_bundle
+
+    with pytest.raises(ExportError, match="unknown weight format 'int3'"):
+        export_bundle(tiny_model_dir, tmp_path / "x", ExportOptions(weights="int3"))
+    assert not (tmp_path / "x").exists()
