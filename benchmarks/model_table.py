@@ -4,8 +4,9 @@
         --ref ../shared/data/multi30k/test_2016_flickr.de.gz \
         --model teacher=runs/teacher-en-de --model student=runs/student-en-de ... [--beam 4] [--backend onnx]
 
-Each ``--model NAME=FOLDER`` is a Hugging Face checkpoint folder; it is exported to a bundle (cached in
-``--work``) and evaluated on that bundle, so the numbers are what a phone would get. Latency is the
+Each ``--model NAME=FOLDER`` is a bundle folder, or a Hugging Face checkpoint folder that is exported
+to a bundle first (cached in ``--work``, with ``--weights``); either way the numbers are measured on the
+bundle, so they are what a phone would get. Latency is the
 median per sentence over the test set. Prints a markdown table and writes JSON next to ``--out``.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import platform
 import statistics
 from pathlib import Path
 
@@ -28,6 +31,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", required=True, help="NAME=CHECKPOINT_FOLDER")
     parser.add_argument("--beam", type=int, default=4)
     parser.add_argument("--backend", default="onnx", choices=["onnx", "executorch"])
+    parser.add_argument("--weights", default="fp32", choices=["fp32", "fp16", "int8"])
     parser.add_argument("--work", default="out/model-table")
     parser.add_argument("--out", default="benchmarks/results/model_table.json")
     args = parser.parse_args()
@@ -41,9 +45,10 @@ def main() -> None:
     rows = []
     for spec in args.model:
         name, folder = spec.split("=", 1)
-        bundle = Path(args.work) / name
+        bundle = Path(folder) if (Path(folder) / "manifest.json").is_file() else Path(args.work) / name
         if not (bundle / "manifest.json").is_file():
-            export_bundle(folder, bundle, ExportOptions(overwrite=True, beam_size=max(4, args.beam)))
+            options = ExportOptions(overwrite=True, beam_size=max(4, args.beam), weights=args.weights)
+            export_bundle(folder, bundle, options)
         translator = Translator(bundle, args.backend)
         result = evaluate(translator, sources, refs, TranslateOptions(beam_size=args.beam))
         latencies = [
@@ -62,6 +67,7 @@ def main() -> None:
         rows.append(
             {
                 "model": name,
+                "weights": manifest.raw["tensor_formats"]["linear"],
                 "bleu": round(result.bleu, 2),
                 "chrf": round(result.chrf, 2),
                 "parameters": manifest.model["parameters"],
@@ -72,12 +78,14 @@ def main() -> None:
         print(rows[-1], flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"beam": args.beam, "backend": args.backend, "rows": rows}, indent=2) + "\n")
-    print(f"\n| model | BLEU | chrF | parameters | bundle ({args.backend}) | median ms/sentence |")
-    print("|---|---:|---:|---:|---:|---:|")
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.processor() or platform.system()}"
+    report = {"beam": args.beam, "backend": args.backend, "machine": machine, "rows": rows}
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n| model | weights | BLEU | chrF | parameters | bundle ({args.backend}) | median ms/sentence |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['model']} | {r['bleu']} | {r['chrf']} | {r['parameters'] / 1e6:.1f}M | "
+            f"| {r['model']} | {r['weights']} | {r['bleu']} | {r['chrf']} | {r['parameters'] / 1e6:.1f}M | "
             f"{r['bundle_bytes'] / 1e6:.1f} MB | {r['median_ms']} |"
         )
 
