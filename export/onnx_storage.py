@@ -82,3 +82,40 @@ def compact_onnx(path: Path) -> dict[str, int]:
         graph.node.extend(nodes)
         onnx.save(model, str(path))
     return stored
+
+
+SHARED_MIN_BYTES = 4096  # smaller tensors stay inside their graph file
+ALIGN = 64
+
+
+def share_weights(folder: Path, graph_files: tuple[str, ...], blob_name: str) -> int:
+    """Move the large initializers of ``graph_files`` into one external-data file ``blob_name``,
+    storing each distinct tensor once: the token embedding that the encoder gathers from and the
+    decoder both gathers from and projects with (tied) is written one time for the whole bundle.
+    Returns the bytes of ``blob_name``."""
+    from onnx.external_data_helper import set_external_data
+
+    models = {name: onnx.load(str(folder / name)) for name in graph_files}
+    offsets: dict[tuple[int, tuple[int, ...], bytes], tuple[int, int]] = {}
+    blob = bytearray()
+    for model in models.values():
+        for init in model.graph.initializer:
+            data = numpy_helper.to_array(init).tobytes()
+            if len(data) < SHARED_MIN_BYTES:
+                continue
+            key = (init.data_type, tuple(init.dims), data)
+            if key not in offsets:
+                blob.extend(b"\0" * (-len(blob) % ALIGN))
+                offsets[key] = (len(blob), len(data))
+                blob.extend(data)
+            offset, length = offsets[key]
+            for field in ("float_data", "int32_data", "int64_data", "double_data"):
+                init.ClearField(field)
+            init.raw_data = data  # the helper insists on raw_data before it points elsewhere
+            set_external_data(init, blob_name, offset, length)
+            init.data_location = onnx.TensorProto.EXTERNAL
+            init.ClearField("raw_data")
+    (folder / blob_name).write_bytes(bytes(blob))
+    for name, model in models.items():
+        (folder / name).write_bytes(model.SerializeToString())
+    return len(blob)

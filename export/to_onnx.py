@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from pocketmt.export.arch.base import StepGraphs
-from pocketmt.export.onnx_storage import compact_onnx
+from pocketmt.export.onnx_storage import compact_onnx, share_weights
 from pocketmt.export.signatures import (
     ENCODE_INPUTS,
     ENCODE_OUTPUTS,
@@ -23,6 +23,7 @@ from pocketmt.export.signatures import (
 OPSET = 18
 ENCODER_FILE = "encoder.onnx"
 STEP_FILE = "decoder_step.onnx"
+WEIGHTS_FILE = "onnx_weights.bin"
 
 
 def _export(
@@ -72,10 +73,12 @@ def export_onnx(graphs: StepGraphs, shapes: GraphShapes, folder: Path) -> dict[s
     for name in (ENCODER_FILE, STEP_FILE):
         for encoding, size in compact_onnx(folder / name).items():
             stored[encoding] = stored.get(encoding, 0) + size
+    share_weights(folder, (ENCODER_FILE, STEP_FILE), WEIGHTS_FILE)
     return {
         "encode": ENCODER_FILE,
         "decode_step": STEP_FILE,
         "opset": OPSET,
+        "weights": WEIGHTS_FILE,
         "weight_bytes": stored,
         # int8 constants are decoded once when the session loads, not at every run
         "dequantize_at_load": stored["int8"] > 0,

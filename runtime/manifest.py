@@ -93,6 +93,8 @@ class Manifest:
             names.append(graph["file"])
         else:
             names.extend([graph["encode"], graph["decode_step"]])
+            if "weights" in graph:
+                names.append(graph["weights"])
         return names
 
 

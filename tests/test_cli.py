@@ -172,6 +172,7 @@ def test_one_changed_byte_in_model_pte_is_refused_by_translate_and_verify(bundle
         ("missing_folder", "bundle folder not found"),
         ("missing_file", "file missing: encoder.onnx"),
         ("truncated", "truncated or replaced"),
+        ("shared_weights", "onnx_weights.bin: sha256 mismatch"),
         ("newer_schema", "schema version 2 is newer"),
         ("no_manifest", "not a pocketmt bundle"),
         ("bad_json", "not valid JSON"),
@@ -188,6 +189,10 @@ def test_broken_bundles_give_one_line_errors(
     elif damage == "truncated":
         data = (bundle_copy / "decoder_step.onnx").read_bytes()
         (bundle_copy / "decoder_step.onnx").write_bytes(data[: len(data) // 2])
+    elif damage == "shared_weights":
+        data = bytearray((bundle_copy / "onnx_weights.bin").read_bytes())
+        data[len(data) // 2] ^= 0x01  # same size, one bit flipped
+        (bundle_copy / "onnx_weights.bin").write_bytes(bytes(data))
     elif damage == "newer_schema":
         m = json.loads((bundle_copy / "manifest.json").read_text())
         m["schema_version"] = 2

@@ -127,8 +127,12 @@ def test_int8_bundle_is_smaller_and_matches_its_eager_reference(
     assert onnx_entry["dequantize_at_load"] is True
     int8_bytes = onnx_entry["weight_bytes"]["int8"]
     assert int8_bytes > 0
-    onnx_bytes = sum((out / n).stat().st_size for n in ("encoder.onnx", "decoder_step.onnx"))
-    fp32_bytes = sum((tiny_bundle / n).stat().st_size for n in ("encoder.onnx", "decoder_step.onnx"))
+    onnx_bytes = sum(
+        (out / n).stat().st_size for n in ("encoder.onnx", "decoder_step.onnx", "onnx_weights.bin")
+    )
+    fp32_bytes = sum(
+        (tiny_bundle / n).stat().st_size for n in ("encoder.onnx", "decoder_step.onnx", "onnx_weights.bin")
+    )
     # each int8 value replaced four fp32 bytes (scales and layout aside)
     assert fp32_bytes - onnx_bytes > 2 * int8_bytes
 
@@ -149,3 +153,27 @@ def test_unknown_weight_format_is_a_one_line_error(tiny_model_dir: Path, tmp_pat
     with pytest.raises(ExportError, match="unknown weight format 'int3'"):
         export_bundle(tiny_model_dir, tmp_path / "x", ExportOptions(weights="int3"))
     assert not (tmp_path / "x").exists()
+
+
+def test_share_weights_stores_each_tensor_once_and_decodes_exactly(tmp_path: Path) -> None:
+    from pocketmt.export.onnx_storage import share_weights
+
+    rng = np.random.default_rng(3)
+    embedding = rng.standard_normal((64, 32)).astype(np.float32)
+    own = rng.standard_normal((32, 48)).astype(np.float32)
+    tiny = rng.standard_normal((3, 3)).astype(np.float32)
+    _identity_model(tmp_path / "a.onnx", {"emb": embedding, "tiny": tiny})
+    _identity_model(tmp_path / "b.onnx", {"tied": embedding.copy(), "own": own})
+    size = share_weights(tmp_path, ("a.onnx", "b.onnx"), "w.bin")
+    assert size == (tmp_path / "w.bin").stat().st_size
+    assert embedding.nbytes + own.nbytes <= size < 2 * embedding.nbytes + own.nbytes  # the tie kept once
+    assert (tmp_path / "a.onnx").stat().st_size < 1000 + tiny.nbytes  # graph files hold no big tensors
+    got_a = _decoded(tmp_path / "a.onnx", ["emb", "tiny"], False)
+    got_b = _decoded(tmp_path / "b.onnx", ["tied", "own"], False)
+    for got, want in zip([*got_a, *got_b], [embedding, tiny, embedding, own], strict=True):
+        assert got.tobytes() == want.tobytes()
+    # a changed byte in the shared file changes what both graphs compute: the manifest's sha256 covers it
+    data = bytearray((tmp_path / "w.bin").read_bytes())
+    data[0] ^= 0xFF
+    (tmp_path / "w.bin").write_bytes(bytes(data))
+    assert _decoded(tmp_path / "a.onnx", ["emb"], False)[0].tobytes() != embedding.tobytes()
