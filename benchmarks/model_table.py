@@ -56,14 +56,10 @@ def main() -> None:
             for t in translator.translate(sources[:200], TranslateOptions(beam_size=args.beam))
         ]
         manifest = translator.manifest
-        fmt = "model.pte" if args.backend == "executorch" else None
+        # what a phone downloads for this backend: its graph files, the tokenizer and the manifest
         files = manifest.files
-        model_bytes = (
-            files[fmt]["bytes"]
-            if fmt
-            else files["encoder.onnx"]["bytes"] + files["decoder_step.onnx"]["bytes"]
-        )
-        tok_bytes = sum(files[n]["bytes"] for n in manifest.tokenizer_files())
+        download = sum(files[n]["bytes"] for n in manifest.files_for_backend(args.backend))
+        download += (bundle / "manifest.json").stat().st_size
         rows.append(
             {
                 "model": name,
@@ -71,7 +67,7 @@ def main() -> None:
                 "bleu": round(result.bleu, 2),
                 "chrf": round(result.chrf, 2),
                 "parameters": manifest.model["parameters"],
-                "bundle_bytes": model_bytes + tok_bytes,
+                "bundle_bytes": download,
                 "median_ms": round(statistics.median(latencies), 1),
             }
         )

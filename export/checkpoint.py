@@ -61,6 +61,17 @@ def read_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def bundle_tokenizer_files(path: Path) -> dict[str, str]:
+    """Manifest ``tokenizer`` names for a checkpoint: a joint vocabulary's identical source and
+    target SentencePiece models are stored once, as ``source.spm``."""
+    shared = (path / "source.spm").read_bytes() == (path / "target.spm").read_bytes()
+    return {
+        "source_spm": "source.spm",
+        "target_spm": "source.spm" if shared else "target.spm",
+        "vocab": "vocab.json",
+    }
+
+
 def validate_files(path: Path) -> None:
     missing = [name for name in TOKENIZER_FILES if not (path / name).is_file()]
     if missing:

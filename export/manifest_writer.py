@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketmt.export.arch.base import StepGraphs
+from pocketmt.export.checkpoint import bundle_tokenizer_files
 from pocketmt.export.signatures import ENCODE_INPUTS, ENCODE_OUTPUTS, STEP_INPUTS, STEP_OUTPUTS
 from pocketmt.export.weight_rounding import tensor_formats
 from pocketmt.runtime.integrity import sha256_file
@@ -100,9 +101,7 @@ def build_manifest(
         },
         "tokenizer": {
             "kind": "marian-sentencepiece",
-            "source_spm": "source.spm",
-            "target_spm": "target.spm",
-            "vocab": "vocab.json",
+            **bundle_tokenizer_files(ckpt.path),
         },
         "tensor_formats": tensor_formats(getattr(options, "weights", "fp32")),
         "contract": contract(options.beam_size, options.max_source_len),

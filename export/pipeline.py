@@ -19,7 +19,7 @@ import numpy as np
 
 from pocketmt.export.arch import ADAPTERS
 from pocketmt.export.arch.base import StepGraphs as StepGraphsT
-from pocketmt.export.checkpoint import TOKENIZER_FILES, Checkpoint, load_checkpoint
+from pocketmt.export.checkpoint import Checkpoint, bundle_tokenizer_files, load_checkpoint
 from pocketmt.export.eager import EagerGraphs
 from pocketmt.export.errors import ExportError
 from pocketmt.export.manifest_writer import build_manifest, file_entry, file_table
@@ -133,7 +133,7 @@ def eager_translator(model: str | Path, options: ExportOptions | None = None) ->
     options = options or ExportOptions()
     _validate_options(options)
     ckpt, graphs = load_step_graphs(model, options)
-    files = {name: file_entry(ckpt.path / name) for name in TOKENIZER_FILES}
+    files = {name: file_entry(ckpt.path / name) for name in set(bundle_tokenizer_files(ckpt.path).values())}
     # an in-memory manifest: the graphs entry only satisfies the schema, the eager graphs are passed directly
     manifest = parse_manifest(
         build_manifest(
@@ -171,7 +171,8 @@ def export_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        for name in TOKENIZER_FILES:
+        tok_names = bundle_tokenizer_files(ckpt.path)
+        for name in set(tok_names.values()):
             shutil.copyfile(ckpt.path / name, staging / name)
         graph_entries: dict[str, dict[str, Any]] = {}
         if "pte" in options.formats:
@@ -192,7 +193,7 @@ def export_bundle(
         files = file_table(staging)
         draft = build_manifest(ckpt, graphs, options, graph_entries, files, reference=REFERENCE_FILE)
         manifest = parse_manifest(draft)
-        tokenizer = MarianTokenizer(*(staging / n for n in TOKENIZER_FILES))
+        tokenizer = MarianTokenizer(*(staging / tok_names[k] for k in ("source_spm", "target_spm", "vocab")))
         eager_graphs = EagerGraphs(graphs)
         eager = CachedStepModel(eager_graphs, manifest)
         greedy_cfg = search_config(manifest, TranslateOptions(beam_size=1))

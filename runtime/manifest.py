@@ -83,7 +83,7 @@ class Manifest:
 
     def tokenizer_files(self) -> list[str]:
         tok = self.tokenizer
-        return [tok["source_spm"], tok["target_spm"], tok["vocab"]]
+        return list(dict.fromkeys([tok["source_spm"], tok["target_spm"], tok["vocab"]]))
 
     def files_for_backend(self, backend: str) -> list[str]:
         """Files that translating with ``backend`` reads (the integrity check covers these)."""

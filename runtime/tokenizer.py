@@ -24,7 +24,12 @@ class MarianTokenizer:
 
         try:
             self._source: Any = spm.SentencePieceProcessor(model_file=str(source_spm))
-            self._target: Any = spm.SentencePieceProcessor(model_file=str(target_spm))
+            # a joint vocabulary names one file for both sides: load it once
+            self._target: Any = (
+                self._source
+                if target_spm == source_spm
+                else spm.SentencePieceProcessor(model_file=str(target_spm))
+            )
         except (OSError, RuntimeError) as exc:
             raise BundleError(f"cannot load SentencePiece model: {exc}") from exc
         try:

@@ -88,3 +88,16 @@ def test_onnx_only_bundle_translates_and_pte_backend_is_refused(
     assert "no executorch graphs" in _err(
         capsys, "translate", "--bundle", str(out), "--backend", "executorch", "x"
     )
+
+
+def test_joint_sentencepiece_is_stored_once(tiny_bundle: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from pocketmt.export.checkpoint import bundle_tokenizer_files
+
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    assert manifest["tokenizer"]["source_spm"] == manifest["tokenizer"]["target_spm"] == "source.spm"
+    assert not (tiny_bundle / "target.spm").exists()
+    # different files for the two sides are both kept
+    other = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, other)
+    (other / "target.spm").write_bytes((other / "target.spm").read_bytes() + b"\0")
+    assert bundle_tokenizer_files(other)["target_spm"] == "target.spm"
