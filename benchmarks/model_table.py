@@ -47,7 +47,10 @@ def main() -> None:
         name, folder = spec.split("=", 1)
         bundle = Path(folder) if (Path(folder) / "manifest.json").is_file() else Path(args.work) / name
         if not (bundle / "manifest.json").is_file():
-            options = ExportOptions(overwrite=True, beam_size=max(4, args.beam), weights=args.weights)
+            fmt = ("pte",) if args.backend == "executorch" else ("onnx",)
+            options = ExportOptions(
+                formats=fmt, overwrite=True, beam_size=max(4, args.beam), weights=args.weights
+            )
             export_bundle(folder, bundle, options)
         translator = Translator(bundle, args.backend)
         result = evaluate(translator, sources, refs, TranslateOptions(beam_size=args.beam))
