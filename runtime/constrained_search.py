@@ -61,6 +61,7 @@ def constrained_beam_search(
     cfg: SearchConfig,
     constraints: Sequence[Constraint],
     word_continuations: frozenset[int] = frozenset(),
+    word_ends: frozenset[int] = frozenset(),
 ) -> Hypothesis:
     """Section 8. The result's ``extra`` holds ``met`` (per constraint, the alternative produced, or -1)
     and ``constraints_dropped`` (true when no hypothesis could meet them all: the unconstrained best)."""
@@ -95,7 +96,9 @@ def constrained_beam_search(
             if not np.isfinite(scores[r, v]):
                 continue
             state = (
-                states[r] if v == cfg.eos_id else states[r].advance(v, constraints, v in word_continuations)
+                states[r]
+                if v == cfg.eos_id
+                else states[r].advance(v, constraints, v in word_continuations, last[r] in word_ends)
             )
             cands.append(_Candidate(r, v, scores[r, v], r * vocab + v, state, state.progress(constraints)))
         chosen = _allocate(cands, k, banks)

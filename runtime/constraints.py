@@ -56,17 +56,27 @@ class ConstraintState:
         return total
 
     def advance(
-        self, token: int, constraints: Sequence[Constraint], continues_word: bool = False
+        self,
+        token: int,
+        constraints: Sequence[Constraint],
+        continues_word: bool = False,
+        after_word: bool = False,
     ) -> ConstraintState:
         """Section 8.1: the state after appending ``token`` (``continues_word``: the token has no word-start
-        marker and begins with a letter or digit, so it would extend a term just produced into a longer word)."""
+        marker and begins with a letter or digit, so it would extend a term just produced into a longer word;
+        ``after_word``: the previous token ends with a letter or digit, so a glued alternative starting here
+        would be the tail of a longer word and may not start)."""
         met = list(self.met)
         if continues_word:
             for c in self.just_met:
                 met[c] = 0
         partial: set[tuple[int, int, int]] = set()
         candidates = [(c, a, k) for c, a, k in self.partial] + [
-            (c, a, 0) for c, con in enumerate(constraints) if not met[c] for a in range(len(con.alternatives))
+            (c, a, 0)
+            for c, con in enumerate(constraints)
+            if not met[c]
+            for a in range(len(con.alternatives))
+            if not (after_word and not con.may_propose(a))
         ]
         completed: set[int] = set()
         for c, a, k in candidates:

@@ -48,6 +48,10 @@ class MarianTokenizer:
         self.word_continuations = frozenset(
             i for p, i in self.piece_to_id.items() if p[:1].isalnum() and i not in self.special_ids
         )
+        # pieces whose last character is a letter or digit: a glued term may not start right after one
+        self.word_ends = frozenset(
+            i for p, i in self.piece_to_id.items() if p[-1:].isalnum() and i not in self.special_ids
+        )
 
     def pieces(self, text: str) -> list[str]:
         code: list[str] = []

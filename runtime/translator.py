@@ -211,7 +211,12 @@ class Translator:
         if not usable:
             return beam_search(self.model, piece, cfg)
         hyp = constrained_beam_search(
-            self.model, piece, cfg, [tc.constraint for tc in usable], self.tokenizer.word_continuations
+            self.model,
+            piece,
+            cfg,
+            [tc.constraint for tc in usable],
+            self.tokenizer.word_continuations,
+            self.tokenizer.word_ends,
         )
         out.constraints_dropped = out.constraints_dropped or bool(hyp.extra.get("constraints_dropped"))
         met = hyp.extra.get("met")

@@ -133,3 +133,14 @@ def test_a_term_extended_into_a_longer_word_is_undone() -> None:
     assert s.all_met
     assert not s.advance(6, cons, continues_word=True).all_met  # "eats" + "hed": not the term
     assert s.advance(6, cons, continues_word=False).all_met  # "eats" + "▁bread": still the term
+
+
+def test_a_glued_spelling_starts_only_after_a_non_word_character() -> None:
+    # alternative 0: "▁ESFRI" (proposed); alternative 1: "ESFRI" glued (tracked, not proposed)
+    cons = [Constraint(((5, 6), (7, 6)), "ESFRI", (True, False))]
+    start = ConstraintState.start(1)
+    after_quote = start.advance(7, cons, after_word=False).advance(6, cons)
+    assert after_quote.all_met  # '"' + "ESFRI": the term, glued to a quote
+    inside_word = start.advance(7, cons, after_word=True).advance(6, cons)
+    assert not inside_word.all_met  # "ESFRE" + "ESFRI": the tail of a longer word
+    assert start.advance(5, cons, after_word=True).advance(6, cons).all_met  # the word-start spelling is free
