@@ -79,9 +79,18 @@ def test_greedy_and_beam_options_reach_the_search(
     assert_one_line_error(code, err, "beam size 9 is outside 1..4")
 
 
-def test_translate_without_bundle_says_it_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+def test_translate_without_bundle_or_built_in_model_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pocketmt.models as models
+
+    monkeypatch.setattr(models, "ROOT", tmp_path)  # an install without built-in bundles
     code, _, err = run(capsys, "translate", "hello")
-    assert_one_line_error(code, err, "no --bundle given")
+    assert_one_line_error(
+        code, err, "no --bundle given and no built-in en-de model (no built-in models ship yet)"
+    )
+    code, _, err = run(capsys, "translate", "--pair", "xx-yy", "hello")
+    assert_one_line_error(code, err, "no built-in xx-yy model")
 
 
 def test_invalid_utf8_on_stdin_names_the_line(
