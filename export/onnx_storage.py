@@ -19,8 +19,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from pocketmt.export.weight_rounding import INT8_MAX
+
 MIN_ELEMENTS = 1024  # small tensors (biases, norms) are not worth a decode node
-INT8_MAX = 127
 
 
 def _int8_encoding(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:

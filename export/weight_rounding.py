@@ -11,11 +11,10 @@ Compute stays fp32; only storage shrinks. Lower-bit schemes belong to the compre
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-WeightFormat = Literal["fp32", "fp16", "int8"]
 WEIGHT_FORMATS: tuple[str, ...] = ("fp32", "fp16", "int8")
 INT8_MAX = 127
 
@@ -29,7 +28,7 @@ def int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q.to(torch.int8), scale
 
 
-def _is_token_embedding(name: str, module: torch.nn.Module) -> bool:
+def _is_token_embedding(module: torch.nn.Module) -> bool:
     return isinstance(module, torch.nn.Embedding) and "position" not in type(module).__name__.lower()
 
 
@@ -37,7 +36,7 @@ def _targets(model: torch.nn.Module) -> dict[int, tuple[str, torch.nn.Parameter]
     """Each stored weight once (tied tensors share one entry), by ``id`` of the parameter."""
     found: dict[int, tuple[str, torch.nn.Parameter]] = {}
     for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) or _is_token_embedding(name, module):
+        if isinstance(module, torch.nn.Linear) or _is_token_embedding(module):
             param = module.weight
             found.setdefault(id(param), (name, param))
     return found
