@@ -23,6 +23,19 @@ class Checkpoint:
     source_lang: str
     target_lang: str
     vocab: dict[str, int]
+    quantization: QuantInfo | None = None
+
+
+@dataclass
+class QuantInfo:
+    """What ``pocketmt quantize`` recorded: the policy and each tensor's codes and scales."""
+
+    meta: dict[str, Any]
+    tensors: dict[str, Any]  # module name -> compression.quantize.QTensor
+
+    @property
+    def policy_name(self) -> str:
+        return str(self.meta.get("policy", {}).get("name", "custom"))
 
 
 def resolve_model_dir(name: str | Path) -> Path:
@@ -114,4 +127,11 @@ def load_checkpoint(name: str | Path) -> Checkpoint:
     except Exception as exc:  # corrupt weights, shape mismatch: one line for the user
         raise ModelDirError(f"{path}: cannot load the weights ({exc})") from exc
     source_lang, target_lang = read_languages(path)
-    return Checkpoint(path, config, model, source_lang, target_lang, vocab)
+    from pocketmt.export.compression.quantize import load_quantization
+
+    try:
+        found = load_quantization(path)
+    except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"{path}: unreadable quantization files ({exc})") from exc
+    quant = QuantInfo(*found) if found else None
+    return Checkpoint(path, config, model, source_lang, target_lang, vocab, quant)

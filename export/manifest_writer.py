@@ -103,11 +103,55 @@ def build_manifest(
             "kind": "marian-sentencepiece",
             **bundle_tokenizer_files(ckpt.path),
         },
-        "tensor_formats": tensor_formats(getattr(options, "weights", "fp32")),
+        "tensor_formats": _formats(ckpt, options),
+        **_quantization(ckpt, graph_entries),
         "contract": contract(options.beam_size, options.max_source_len),
         "graphs": graph_entries,
         "files": files,
         "reference": reference,
         "export_check": {},
         "producer": producer_versions(),
+    }
+
+
+def _formats(ckpt: Any, options: Any) -> dict[str, str]:
+    quant = getattr(ckpt, "quantization", None)
+    if quant is None:
+        return tensor_formats(getattr(options, "weights", "fp32"))
+    tensors = quant.meta["tensors"]
+    embedding = next((t["kind"] for name, t in tensors.items() if name.endswith("shared")), "fp32")
+    linear_kinds = [t["kind"] for name, t in tensors.items() if not name.endswith("shared")]
+    linear = max(set(linear_kinds), key=linear_kinds.count) if linear_kinds else "fp32"
+    return {"embeddings": embedding, "linear": linear, "layer_norm": "fp32", "lm_head": embedding}
+
+
+def _quantization(ckpt: Any, graph_entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The manifest's ``quantization`` section: policy, per-tensor schemes and the bits per linear
+    weight each format stores (codes and scales)."""
+    quant = getattr(ckpt, "quantization", None)
+    if quant is None:
+        return {}
+    tensors = quant.meta["tensors"]
+    bits: dict[str, float] = {}
+    linear = {n: t for n, t in tensors.items() if not n.endswith("shared")}
+    total = sum(t["shape"][0] * t["shape"][1] for t in linear.values())
+    onnx = graph_entries.get("onnx", {})
+    if total and onnx:
+        nbits = onnx.get("matmul_nbits", {"weights": 0, "bytes": 0})
+        other = total - nbits["weights"]  # int8 linears: DequantizeLinear, fp32 scale per row
+        other_bits = sum(
+            t["shape"][0] * (8 * t["shape"][1] + 32) for t in linear.values() if t["kind"] == "int8"
+        )
+        bits["onnx"] = round((8 * nbits["bytes"] + other_bits) / (nbits["weights"] + other), 4)
+    pte = graph_entries.get("executorch", {})
+    if total and "linear_bits_per_weight" in pte:
+        bits["executorch"] = pte["linear_bits_per_weight"]
+    return {
+        "quantization": {
+            "policy": quant.meta["policy"],
+            "tensors": {n: {"kind": t["kind"], "group_size": t["group_size"]} for n, t in tensors.items()},
+            "linear_weights": total,
+            "linear_bits_per_weight": bits,
+            "made_by": quant.meta.get("made_by", {}),
+        }
     }

@@ -35,6 +35,8 @@ from pocketmt.runtime.translator import TranslateOptions, Translator, search_con
 
 FORMATS = ("pte", "onnx")
 REFERENCE_FILE = "reference.json"
+PARITY_SENTENCES = 200
+PARITY_MIN_AGREEMENT = 0.95
 # Short everyday sentences recorded (with the eager model's output) for `pocketmt verify`.
 REFERENCE_TEXTS = (
     "A dog runs through the snow.",
@@ -52,6 +54,10 @@ class ExportOptions:
     beam_size: int = 4  # default beam, and the largest batch the graphs accept
     overwrite: bool = False
     weights: str = "fp32"  # stored weight format: fp32, fp16 or int8 (weight_rounding.py)
+    # sentences for the greedy-token parity check of quantized checkpoints (up to PARITY_SENTENCES)
+    parity_src: str | None = None
+    # low-bit linears (MatMulNBits): "int8" activations (fast kernels) or "fp32" (closest to eager)
+    lowbit_compute: str = "int8"
 
 
 @dataclass
@@ -68,6 +74,8 @@ def _validate_options(options: ExportOptions) -> None:
         raise ExportError(
             f"unknown format {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}"
         )
+    if options.lowbit_compute not in ("int8", "fp32"):
+        raise ExportError(f"lowbit compute must be int8 or fp32, not {options.lowbit_compute!r}")
     if options.weights not in WEIGHT_FORMATS:
         raise ExportError(
             f"unknown weight format {options.weights!r}; choose from {', '.join(WEIGHT_FORMATS)}"
@@ -105,6 +113,22 @@ def _reference_samples(
     return samples
 
 
+def _parity_sources(tokenizer: MarianTokenizer, options: ExportOptions) -> list[list[int]]:
+    """Source ids for the quantized parity check: ``parity_src`` (first 200 lines) or the reference texts."""
+    if options.parity_src:
+        from pocketmt.export.corpus import read_lines
+
+        texts = [t for t in read_lines(options.parity_src) if t.strip()][:PARITY_SENTENCES]
+    else:
+        texts = list(REFERENCE_TEXTS)
+    out = []
+    for text in texts:
+        ids = tokenizer.encode(text)[: options.max_source_len]
+        ids[-1] = tokenizer.eos_id
+        out.append(ids)
+    return out
+
+
 def _probe_ids(vocab_size: int, special: set[int], max_source_len: int) -> list[list[int]]:
     rng = np.random.default_rng(1234)
     usable = np.asarray([i for i in range(vocab_size) if i not in special])
@@ -115,9 +139,18 @@ def _probe_ids(vocab_size: int, special: set[int], max_source_len: int) -> list[
 def load_step_graphs(model: str | Path, options: ExportOptions) -> tuple[Checkpoint, StepGraphsT]:
     """Load and validate a checkpoint, and build its step-contract graphs."""
     ckpt = load_checkpoint(model)
-    round_weights(ckpt.model, options.weights)
+    if ckpt.quantization is not None:
+        if options.weights != "fp32":
+            raise ExportError(
+                f"{ckpt.path}: a quantized checkpoint ({ckpt.quantization.policy_name}) stores its own "
+                "weight formats; drop --weights"
+            )
+    else:
+        round_weights(ckpt.model, options.weights)
     try:
-        graphs = ADAPTERS[ckpt.config["model_type"]].build_step_graphs(ckpt.model, options.max_target_len)
+        graphs = ADAPTERS[ckpt.config["model_type"]].build_step_graphs(
+            ckpt.model, options.max_target_len, options.max_source_len
+        )
     except ValueError as exc:
         raise ExportError(f"{ckpt.path}: {exc}") from exc
     if options.max_source_len > graphs.max_positions:
@@ -164,6 +197,10 @@ def export_bundle(
     began = time.perf_counter()
     say("loading checkpoint")
     ckpt, graphs = load_step_graphs(model, options)
+    if ckpt.quantization is not None and "pte" in options.formats:
+        raise ExportError(
+            f"{ckpt.path}: quantized checkpoints export to ONNX only for now (MatMulNBits); pass --format onnx"
+        )
     report = ExportReport(out)
     report.seconds["load"] = time.perf_counter() - began
     shapes = GraphShapes(graphs.dims, options.beam_size, options.max_source_len, options.max_target_len)
@@ -187,7 +224,8 @@ def export_bundle(
             t0 = time.perf_counter()
             from pocketmt.export.to_onnx import export_onnx
 
-            graph_entries["onnx"] = export_onnx(graphs, shapes, staging)
+            quantized = ckpt.quantization.tensors if ckpt.quantization else None
+            graph_entries["onnx"] = export_onnx(graphs, shapes, staging, quantized, options.lowbit_compute)
             report.seconds["onnx"] = time.perf_counter() - t0
 
         files = file_table(staging)
@@ -209,9 +247,27 @@ def export_bundle(
         t0 = time.perf_counter()
         special = {manifest.tokens.pad_id, manifest.tokens.eos_id}
         probes = _probe_ids(graphs.dims.vocab_size, special, options.max_source_len)
+        parity = _parity_sources(tokenizer, options) if ckpt.quantization else None
         checks = _check_backends(
-            staging, manifest, eager_graphs, probes, samples, greedy_cfg, beam_cfg, graphs.dims, options
+            staging,
+            manifest,
+            eager_graphs,
+            probes,
+            samples,
+            greedy_cfg,
+            beam_cfg,
+            graphs.dims,
+            options,
+            parity,
         )
+        if any("tokens" in c for c in checks.values()):  # per-backend references for `pocketmt verify`
+            for i, sample in enumerate(samples):
+                sample["backends"] = {b: c["tokens"][i] for b, c in checks.items()}
+            for c in checks.values():
+                del c["tokens"]
+            (staging / REFERENCE_FILE).write_text(
+                json.dumps({"made_with": "eager", "samples": samples}, indent=1)
+            )
         report.seconds["check"] = time.perf_counter() - t0
         report.checks = checks
 
@@ -240,7 +296,11 @@ def _check_backends(
     beam_cfg: SearchConfig,
     dims: Any,
     options: ExportOptions,
+    parity: list[list[int]] | None = None,
 ) -> dict[str, dict[str, Any]]:
+    """Exported graphs against eager. Unquantized: log-probs within tolerance and reference tokens
+    identical. Quantized (``parity`` given): low-bit kernels compute with int8 activations, so the
+    check is greedy tokens identical to eager on at least 95% of the parity sentences."""
     from pocketmt.runtime.translator import load_graphs
 
     bundle = Bundle(staging, manifest)
@@ -261,20 +321,40 @@ def _check_backends(
         )
         model = CachedStepModel(exported, manifest)
         mismatches = 0
+        tokens = []
         for sample in samples:
-            if beam_search(model, sample["source_ids"], greedy_cfg).tokens != sample["greedy"]:
-                mismatches += 1
-            if beam_search(model, sample["source_ids"], beam_cfg).tokens != sample["beam"]:
-                mismatches += 1
-        if mismatches:
+            greedy = beam_search(model, sample["source_ids"], greedy_cfg).tokens
+            beam = beam_search(model, sample["source_ids"], beam_cfg).tokens
+            mismatches += (greedy != sample["greedy"]) + (beam != sample["beam"])
+            tokens.append({"greedy": greedy, "beam": beam})
+        extra: dict[str, Any] = {}
+        if parity is not None:
+            eager_model = CachedStepModel(eager, manifest)
+            same = sum(
+                beam_search(model, ids, greedy_cfg).tokens == beam_search(eager_model, ids, greedy_cfg).tokens
+                for ids in parity
+            )
+            agreement = same / len(parity)
+            extra = {
+                "parity_sentences": len(parity),
+                "greedy_agreement": round(agreement, 4),
+                "tokens": tokens,
+            }
+            problems = []  # tolerances do not apply to int8-activation kernels; agreement does
+            if agreement < PARITY_MIN_AGREEMENT:
+                problems.append(
+                    f"{backend}: greedy tokens agree with eager on {agreement:.1%} of {len(parity)} "
+                    f"sentences, under {PARITY_MIN_AGREEMENT:.0%} (try --lowbit-compute fp32)"
+                )
+        elif mismatches:
             problems.append(f"{backend}: {mismatches} reference translations differ from eager")
         if problems:
-            raise ExportError(
-                f"refusing to write the bundle: {problems[0]} (tolerance atol={ATOL}, rtol={RTOL})"
-            )
+            why = "" if parity is not None else f" (tolerance atol={ATOL}, rtol={RTOL})"
+            raise ExportError(f"refusing to write the bundle: {problems[0]}{why}")
         results[backend] = {
             "max_abs_log_prob_diff": worst_lp,
             "max_abs_cross_kv_diff": worst_cross,
             "reference_token_mismatches": mismatches,
+            **extra,
         }
     return results

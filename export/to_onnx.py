@@ -7,10 +7,12 @@ import io
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from pocketmt.export.arch.base import StepGraphs
+from pocketmt.export.onnx_lowbit import ACCURACY_LEVELS, LowbitStats, lower_lowbit
 from pocketmt.export.onnx_storage import compact_onnx, share_weights
 from pocketmt.export.signatures import (
     ENCODE_INPUTS,
@@ -52,7 +54,13 @@ def _export(
         program.save(str(path), external_data=False)
 
 
-def export_onnx(graphs: StepGraphs, shapes: GraphShapes, folder: Path) -> dict[str, object]:
+def export_onnx(
+    graphs: StepGraphs,
+    shapes: GraphShapes,
+    folder: Path,
+    quantized: dict[str, Any] | None = None,
+    lowbit_compute: str = "int8",
+) -> dict[str, object]:
     _export(
         graphs.encoder,
         shapes.encode_example(),
@@ -70,16 +78,33 @@ def export_onnx(graphs: StepGraphs, shapes: GraphShapes, folder: Path) -> dict[s
         folder / STEP_FILE,
     )
     stored: dict[str, int] = {}
+    lowbit = LowbitStats()
+    if quantized:
+        for name in (ENCODER_FILE, STEP_FILE):
+            part = lower_lowbit(folder / name, quantized, ACCURACY_LEVELS[lowbit_compute])
+            lowbit.weights += part.weights
+            lowbit.weight_bytes += part.weight_bytes
+            lowbit.embedding_bytes += part.embedding_bytes
     for name in (ENCODER_FILE, STEP_FILE):
         for encoding, size in compact_onnx(folder / name).items():
             stored[encoding] = stored.get(encoding, 0) + size
+    if lowbit.weights or lowbit.embedding_bytes:
+        stored["lowbit"] = lowbit.weight_bytes + lowbit.embedding_bytes
     share_weights(folder, (ENCODER_FILE, STEP_FILE), WEIGHTS_FILE)
+    entry: dict[str, object] = {}
+    if lowbit.weights:
+        entry["matmul_nbits"] = {
+            "weights": lowbit.weights,
+            "bytes": lowbit.weight_bytes,
+            "accuracy_level": ACCURACY_LEVELS[lowbit_compute],
+        }
     return {
+        **entry,
         "encode": ENCODER_FILE,
         "decode_step": STEP_FILE,
         "opset": OPSET,
         "weights": WEIGHTS_FILE,
         "weight_bytes": stored,
         # int8 constants are decoded once when the session loads, not at every run
-        "dequantize_at_load": stored["int8"] > 0,
+        "dequantize_at_load": stored["int8"] > 0 or lowbit.embedding_bytes > 0,
     }

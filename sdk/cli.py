@@ -49,6 +49,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         beam_size=args.beam_size,
         overwrite=args.overwrite,
         weights=args.weights,
+        parity_src=args.parity_src,
+        lowbit_compute=args.lowbit_compute,
     )
     progress = (lambda msg: print(f"{PROG}: {msg}", file=sys.stderr)) if not args.quiet else None
     report = export_bundle(args.model, args.output, options, progress=progress)
@@ -181,6 +183,100 @@ def cmd_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- compression
+def _policy(args: argparse.Namespace) -> Any:
+    from pocketmt.export.compression.schemes import POLICIES, QuantPolicy
+
+    if args.policy:
+        try:
+            return QuantPolicy.from_json(json.loads(Path(args.policy).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, ValueError) as exc:
+            raise InputError(f"--policy {args.policy}: {exc}") from exc
+    return POLICIES[args.scheme]
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from pocketmt.export.compression.quantize import QatOptions, needs_training, quantize_checkpoint
+
+    if not (Path(args.model) / "config.json").is_file():
+        raise InputError(f"not a model checkpoint folder: {args.model}")
+    out = Path(args.output)
+    if out.exists() and (out / "quantization.json").is_file() and not args.overwrite:
+        raise InputError(f"{out}: already holds a quantized model (pass --overwrite to replace it)")
+    policy = _policy(args)
+    qat = None
+    if needs_training(policy):
+        missing = [f for f in ("src", "tgt", "valid_src", "valid_tgt") if not getattr(args, f)]
+        if missing:
+            raise InputError(
+                "ternary weights are trained: pass --src, --tgt, --valid-src and --valid-tgt "
+                f"(missing {', '.join('--' + m.replace('_', '-') for m in missing)})"
+            )
+        qat = QatOptions(
+            src=args.src,
+            tgt=args.tgt,
+            valid_src=args.valid_src,
+            valid_tgt=args.valid_tgt,
+            max_epochs=args.epochs,
+            lr=args.lr,
+            batch_tokens=args.batch_tokens,
+            precision=args.precision,
+        )
+    result = quantize_checkpoint(
+        args.model, out, policy, qat, say=lambda m: print(f"{PROG}: {m}", file=sys.stderr)
+    )
+    print(f"quantized model written: {out} ({policy.name}, {result['tensors']} tensors, {result['method']})")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from pocketmt.export.compression.prune import PruneTarget, RecoveryOptions, prune_checkpoint
+    from pocketmt.export.corpus import read_parallel
+
+    if not (Path(args.model) / "config.json").is_file():
+        raise InputError(f"not a model checkpoint folder: {args.model}")
+    try:
+        target = PruneTarget.parse(args.target)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    src, tgt = read_parallel(args.calib_src, args.calib_tgt)
+    calib = list(zip(src, tgt, strict=True))[: args.calib_size]
+    recovery = None
+    if args.src:
+        if not (args.tgt and args.valid_src and args.valid_tgt):
+            raise InputError("a recovery fine-tune needs --src, --tgt, --valid-src and --valid-tgt")
+        recovery = RecoveryOptions(args.src, args.tgt, args.valid_src, args.valid_tgt, max_epochs=args.epochs)
+    try:
+        report = prune_checkpoint(
+            args.model,
+            args.output,
+            target,
+            calib,
+            recovery,
+            say=lambda m: print(f"{PROG}: {m}", file=sys.stderr),
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    print(
+        f"pruned model written: {args.output} ({report['parameters_before'] / 1e6:.2f}M -> "
+        f"{report['parameters_after'] / 1e6:.2f}M parameters)"
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pocketmt.export.corpus import read_lines
+    from pocketmt.report import markdown, run_report
+
+    src, ref = read_lines(args.src), read_lines(args.ref)
+    if args.limit:
+        src, ref = src[: args.limit], ref[: args.limit]
+    rows = run_report(args.bundle, args.backend, src, ref, args.beam, Path(args.output))
+    print(markdown(rows, args.beam, "see report.json"), end="")
+    print(f"written: {Path(args.output) / 'report.md'}, report.json, report.png")
+    return 0
+
+
 # ---------------------------------------------------------------- eval
 def cmd_eval(args: argparse.Namespace) -> int:
     from pocketmt.evaluate import evaluate, open_translator
@@ -257,6 +353,7 @@ def describe(manifest: Any, path: str) -> list[str]:
                     "    weights stored: "
                     + ", ".join(f"{k} {_human_bytes(v)}" for k, v in stored.items() if v)
                 )
+    lines.extend(_components(manifest))
     lines.append("  Files:")
     total = 0
     for name, entry in raw["files"].items():
@@ -286,6 +383,36 @@ def cmd_info(args: argparse.Namespace) -> int:
     else:
         print("\n".join(describe(bundle.manifest, args.bundle)))
     return 0
+
+
+def _components(manifest: Any) -> list[str]:
+    """Bytes a phone downloads per backend, split into model, tokenizer and manifest, and the bits
+    stored per linear weight."""
+    from pocketmt.report import linear_bits
+
+    raw = manifest.raw
+    tokenizer = set(manifest.tokenizer_files())
+    lines = []
+    for backend in manifest.backends:
+        names = manifest.files_for_backend(backend)
+        model = sum(raw["files"][n]["bytes"] for n in names if n not in tokenizer)
+        tok = sum(raw["files"][n]["bytes"] for n in tokenizer)
+        lines.append(
+            f"  Download for {backend}: model {_human_bytes(model)} + tokenizer {_human_bytes(tok)} "
+            f"= {_human_bytes(model + tok)} (plus manifest.json); linear layers stored at "
+            f"{linear_bits(raw, backend):.2f} bits per weight"
+        )
+    quant = raw.get("quantization")
+    if quant:
+        kinds: dict[str, int] = {}
+        for t in quant["tensors"].values():
+            kinds[t["kind"]] = kinds.get(t["kind"], 0) + 1
+        lines.append(
+            f"  Quantization: policy {quant['policy']['name']} ("
+            + ", ".join(f"{n} {k} tensors" for k, n in sorted(kinds.items()))
+            + f"), made by {quant.get('made_by', {}).get('method', '?')}"
+        )
+    return lines
 
 
 # ---------------------------------------------------------------- verify
@@ -357,6 +484,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="fp32",
         help="stored weights: fp32, fp16, or int8 per channel (weight-only, computed in fp32; default fp32)",
     )
+    p.add_argument(
+        "--parity-src",
+        dest="parity_src",
+        help="quantized checkpoints: sentences (first 200) whose greedy tokens must match eager on 95%%",
+    )
+    p.add_argument(
+        "--lowbit-compute",
+        dest="lowbit_compute",
+        choices=["int8", "fp32"],
+        default="int8",
+        help="int4/ternary linears: int8 activations (fast kernels, default) or fp32 (closest to eager)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.set_defaults(func=cmd_export)
 
@@ -392,6 +531,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mix-original", action="store_true", help="train on the original pairs as well")
     _add_train_args(p)
     p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser(
+        "quantize", help="quantize a checkpoint: int8, int4 (post-training) or ternary (trained)"
+    )
+    p.add_argument("model", help="Marian checkpoint folder")
+    p.add_argument("-o", "--output", required=True, help="quantized checkpoint folder to write")
+    p.add_argument("--scheme", choices=["int8", "int4", "ternary"], default="int8")
+    p.add_argument("--policy", help="JSON policy: per-layer schemes by name pattern (overrides --scheme)")
+    p.add_argument("--src", help="fine-tuning source text (ternary)")
+    p.add_argument("--tgt", help="fine-tuning target text (ternary)")
+    p.add_argument("--valid-src", dest="valid_src")
+    p.add_argument("--valid-tgt", dest="valid_tgt")
+    p.add_argument("--epochs", type=int, default=4, help="quantization-aware epochs (ternary; default 4)")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=2048)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser(
+        "prune", help="structured pruning (FFN neurons, whole layers) with a recovery fine-tune"
+    )
+    p.add_argument("model", help="Marian checkpoint folder")
+    p.add_argument("-o", "--output", required=True, help="pruned checkpoint folder")
+    p.add_argument(
+        "--target", required=True, help="e.g. ffn=0.75,decoder_layers=1 (FFN fraction kept, layers dropped)"
+    )
+    p.add_argument("--calib-src", dest="calib_src", required=True, help="calibration source text")
+    p.add_argument("--calib-tgt", dest="calib_tgt", required=True, help="calibration target text")
+    p.add_argument("--calib-size", dest="calib_size", type=int, default=256)
+    p.add_argument("--src", help="recovery fine-tune source text (omit to skip the fine-tune)")
+    p.add_argument("--tgt")
+    p.add_argument("--valid-src", dest="valid_src")
+    p.add_argument("--valid-tgt", dest="valid_tgt")
+    p.add_argument("--epochs", type=int, default=2, help="recovery epochs (default 2)")
+    p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("report", help="compare bundles: BLEU, chrF, size, bits per weight, latency, memory")
+    p.add_argument("--bundle", action="append", required=True, help="bundle folder (repeat)")
+    p.add_argument("--src", required=True)
+    p.add_argument("--ref", required=True)
+    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
+    p.add_argument("--limit", type=int, default=0, help="only the first N sentences")
+    p.add_argument("-o", "--output", required=True, help="folder for report.md, report.json, report.png")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("eval", help="sacreBLEU and chrF of a bundle or checkpoint folder on a test set")
     p.add_argument(

@@ -19,7 +19,7 @@ from pocketmt.export.arch.base import StepGraphs
 @dataclass(frozen=True)
 class Adapter:
     load_model: Callable[[Path], Any]
-    build_step_graphs: Callable[[Any, int], StepGraphs]
+    build_step_graphs: Callable[..., StepGraphs]  # (model, max_target_len, max_source_len)
 
 
 ADAPTERS: dict[str, Adapter] = {

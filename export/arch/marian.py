@@ -41,13 +41,18 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tenso
     return torch.matmul(torch.softmax(scores, dim=-1), v)
 
 
+def _position_table(module: Any, rows: int) -> torch.Tensor:
+    """The sinusoidal table cut to the positions a bundle can reach: the rest would be dead bytes."""
+    return module.weight[:rows].detach().clone()
+
+
 class MarianEncoderGraph(nn.Module):
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, positions: int) -> None:
         super().__init__()
         cfg = model.config
         enc = model.model.encoder
         self.embed_tokens = enc.embed_tokens
-        self.embed_positions = enc.embed_positions
+        self.register_buffer("positions", _position_table(enc.embed_positions, positions), persistent=False)
         self.layers = enc.layers
         self.cross_layers = nn.ModuleList([layer.encoder_attn for layer in model.model.decoder.layers])
         self.embed_scale = math.sqrt(cfg.d_model) if cfg.scale_embedding else 1.0
@@ -60,7 +65,7 @@ class MarianEncoderGraph(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         seq = input_ids.shape[1]
         h = self.embed_tokens(input_ids) * self.embed_scale
-        h = h + self.embed_positions.weight[:seq].unsqueeze(0)
+        h = h + self.positions[:seq].unsqueeze(0)
         mask = (1.0 - attention_mask.to(h.dtype))[:, None, None, :] * _NEG
         for layer in self.layers:
             att = layer.self_attn
@@ -76,12 +81,12 @@ class MarianEncoderGraph(nn.Module):
 
 
 class MarianDecoderStepGraph(nn.Module):
-    def __init__(self, model: Any, max_target_len: int) -> None:
+    def __init__(self, model: Any, max_target_len: int, positions: int) -> None:
         super().__init__()
         cfg = model.config
         dec = model.model.decoder
         self.embed_tokens = dec.embed_tokens
-        self.embed_positions = dec.embed_positions
+        self.register_buffer("positions", _position_table(dec.embed_positions, positions), persistent=False)
         self.layers = dec.layers
         self.lm_head = model.lm_head
         self.register_buffer("final_logits_bias", model.final_logits_bias.detach().clone(), persistent=False)
@@ -101,7 +106,7 @@ class MarianDecoderStepGraph(nn.Module):
         attention_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h = self.embed_tokens(input_ids) * self.embed_scale  # [B,1,D]
-        h = h + self.embed_positions.weight.index_select(0, position).unsqueeze(0)
+        h = h + self.positions.index_select(0, position).unsqueeze(0)
         # cache slots before `position` are filled; the new token attends to itself too
         cache_mask = torch.where(self.cache_positions < position, 0.0, _NEG).to(h.dtype)
         self_mask = torch.cat([cache_mask, torch.zeros(1, dtype=h.dtype)])[None, None, None, :]
@@ -179,7 +184,9 @@ def load_model(path: Any) -> Any:
     return MarianMTModel.from_pretrained(str(path), dtype=torch.float32).eval()
 
 
-def build_step_graphs(model: Any, max_target_len: int) -> StepGraphs:
+def build_step_graphs(model: Any, max_target_len: int, max_source_len: int | None = None) -> StepGraphs:
+    """Step graphs for ``model``; both hold the position table up to the longer of the two limits
+    (one identical table, which the bundle stores once)."""
     cfg = model.config
     if cfg.encoder_attention_heads != cfg.decoder_attention_heads:
         raise ValueError("encoder and decoder head counts differ; not supported yet")
@@ -212,9 +219,12 @@ def build_step_graphs(model: Any, max_target_len: int) -> StepGraphs:
         decoder_start_id=cfg.decoder_start_token_id,
     )
     params = sum(p.numel() for p in model.parameters())
+    positions = min(
+        max(max_source_len or cfg.max_position_embeddings, max_target_len), cfg.max_position_embeddings
+    )
     return StepGraphs(
-        encoder=MarianEncoderGraph(model).eval(),
-        decoder_step=MarianDecoderStepGraph(model, max_target_len).eval(),
+        encoder=MarianEncoderGraph(model, positions).eval(),
+        decoder_step=MarianDecoderStepGraph(model, max_target_len, positions).eval(),
         dims=dims,
         special=special,
         max_positions=cfg.max_position_embeddings,

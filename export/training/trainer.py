@@ -48,6 +48,7 @@ RUN_IDENTITY = (
     "label_smoothing",
     "seed",
     "max_len",
+    "init_from",
 )
 
 
@@ -76,6 +77,8 @@ class TrainConfig:
     average_last: int = 5
     # "bf16" autocasts matmuls (about 1.4x faster on CPUs with AVX512-BF16); "fp32" is exact
     precision: str = "fp32"
+    # start from this checkpoint folder (its weights, architecture and tokenizer) instead of scratch
+    init_from: str = ""
 
 
 def lang_of(path: str) -> str:
@@ -90,13 +93,26 @@ def _lr_factor(step: int, warmup: int) -> float:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        progress: Callable[[str], None] | None = None,
+        prepare: Callable[[Any], None] | None = None,
+        materialize: Callable[[Any, Path], Any] | None = None,
+    ) -> None:
+        """``prepare(model)`` changes the fresh model before training (e.g. fake quantization);
+        ``materialize(model, folder)`` returns the plain model to save as the best checkpoint and may
+        write extra files into ``folder`` next to it."""
         if cfg.precision not in ("fp32", "bf16"):
             raise InputError(f"precision must be fp32 or bf16, not {cfg.precision!r}")
-        if cfg.arch not in PRESETS:
+        if cfg.init_from and not (Path(cfg.init_from) / "config.json").is_file():
+            raise InputError(f"--init-from is not a model checkpoint folder: {cfg.init_from}")
+        if not cfg.init_from and cfg.arch not in PRESETS:
             raise InputError(f"unknown --arch {cfg.arch!r}; choose from {', '.join(PRESETS)}")
         self.cfg = cfg
-        self.arch: Arch = PRESETS[cfg.arch]
+        self.arch: Arch | None = None if cfg.init_from else PRESETS[cfg.arch]
+        self.prepare = prepare
+        self.materialize = materialize
         self.out = Path(cfg.out)
         self.work = self.out / ".train"
         self.say = progress or (lambda msg: print(msg, file=sys.stderr))
@@ -105,7 +121,8 @@ class Trainer:
 
     # ------------------------------------------------------------ setup
     def _settings(self) -> dict[str, Any]:
-        return {"train": asdict(self.cfg), "arch": self.arch.as_dict()}
+        arch = self.arch.as_dict() if self.arch else {"init_from": self.cfg.init_from}
+        return {"train": asdict(self.cfg), "arch": arch}
 
     def _check_resume(self) -> None:
         """A rerun resumes only the same run: same data, architecture and optimisation. Stopping rules
@@ -127,6 +144,10 @@ class Trainer:
 
     def _tokenizer(self, sources: list[str], targets: list[str]) -> tuple[bytes, dict[str, int]]:
         spm_path = self.work / "joint.spm"
+        if self.arch is None:  # fine-tuning: the checkpoint's own tokenizer
+            source = Path(self.cfg.init_from)
+            proto = (source / "source.spm").read_bytes()
+            return proto, json.loads((source / "vocab.json").read_text(encoding="utf-8"))
         if not spm_path.is_file():
             self.say(f"training the SentencePiece model ({self.arch.vocab_size} pieces, byte fallback)")
             proto = train_joint_spm(sources + targets, self.arch.vocab_size)
@@ -141,6 +162,10 @@ class Trainer:
 
         from pocketmt.export.arch.marian import marian_config
 
+        if self.arch is None:
+            model = MarianMTModel.from_pretrained(self.cfg.init_from, dtype=torch.float32)
+            torch.manual_seed(self.cfg.seed)
+            return model
         a = self.arch
         config = marian_config(
             len(vocab), a.d_model, a.encoder_layers, a.decoder_layers, a.heads, a.ffn_dim, dropout=a.dropout
@@ -190,6 +215,8 @@ class Trainer:
             )
 
         model = self._model(vocab).to(ddp.device)
+        if self.prepare is not None:
+            self.prepare(model)
         optim = torch.optim.AdamW(
             model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0
         )
@@ -234,7 +261,7 @@ class Trainer:
         pad = vocab["<pad>"]
         params = sum(p.numel() for p in model.parameters())
         self.say(
-            f"{cfg.arch}: {params / 1e6:.2f}M parameters, {len(kept)} pairs in {len(batches)} batches, "
+            f"{cfg.arch if self.arch else cfg.init_from}: {params / 1e6:.2f}M parameters, {len(kept)} pairs in {len(batches)} batches, "
             f"{ddp.world} process(es) on {ddp.device.type}"
         )
         from tqdm import tqdm
@@ -417,7 +444,8 @@ class Trainer:
     def _save_model(self, model: Any, tok_dir: Path) -> None:
         """Write the best model into ``out`` (HF checkpoint + tokenizer), swapping files in atomically."""
         staging = Path(tempfile.mkdtemp(prefix=".best-", dir=self.work))
-        model.save_pretrained(str(staging))
+        plain = self.materialize(model, staging) if self.materialize else model
+        plain.save_pretrained(str(staging))
         for name in TOKENIZER:
             (staging / name).write_bytes((tok_dir / name).read_bytes())
         target = self.work / "best"

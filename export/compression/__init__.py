@@ -1,0 +1,1 @@
+"""Compression: quantize (int8, int4, ternary) and prune Marian checkpoints before export."""

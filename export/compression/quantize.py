@@ -1,0 +1,244 @@
+"""``pocketmt quantize``: apply a ``QuantPolicy`` to a Marian checkpoint.
+
+int8 and int4 are post-training (round to nearest, symmetric). Ternary starts from the fp32
+checkpoint and fine-tunes with fake-quantized weights (straight-through estimator, BitNet b1.58's
+absmean scale), then freezes the weights to exact ``code * scale`` values.
+
+The output folder is a normal Hugging Face checkpoint (``model.safetensors`` holds the dequantized
+values, so transformers loads it unchanged) plus:
+
+* ``quantized.safetensors``: the integer codes (int8) and fp32 scales of every quantized tensor,
+  keyed ``<module>.codes`` / ``<module>.scales``: what export packs, bit for bit;
+* ``quantization.json``: the policy, each tensor's scheme, and how the weights were made.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.utils import parametrize
+
+from pocketmt.export.compression.quantizers import dequantize, fake_quantize, quantize_tensor
+from pocketmt.export.compression.schemes import QuantPolicy, Scheme
+
+QUANT_JSON = "quantization.json"
+QUANT_TENSORS = "quantized.safetensors"
+FORMAT_VERSION = 1
+TOKENIZER_FILES = ("source.spm", "target.spm", "vocab.json", "tokenizer_config.json")
+
+
+@dataclass
+class QTensor:
+    scheme: Scheme
+    codes: torch.Tensor  # int8 [rows, cols]
+    scales: torch.Tensor  # fp32 [rows, groups]
+
+
+@dataclass(frozen=True)
+class QatOptions:
+    """Quantization-aware fine-tuning data and schedule (the trainer's settings)."""
+
+    src: str
+    tgt: str
+    valid_src: str
+    valid_tgt: str
+    max_epochs: int = 4
+    lr: float = 3e-4
+    warmup_steps: int = 200
+    batch_tokens: int = 2048
+    precision: str = "bf16"
+    seed: int = 1
+    patience: int = 3
+    checkpoint_every: int = 100
+
+
+def _is_token_embedding(module: torch.nn.Module) -> bool:
+    return isinstance(module, torch.nn.Embedding) and "position" not in type(module).__name__.lower()
+
+
+def quantizable(model: torch.nn.Module) -> dict[str, list[torch.nn.Module]]:
+    """Linear and token-embedding weights, each once, keyed by the first module name that holds it,
+    with every module that shares it (the embedding is tied to the decoder input and the output)."""
+    by_param: dict[int, tuple[str, list[torch.nn.Module]]] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) or _is_token_embedding(module):
+            weight = module.weight
+            if parametrize.is_parametrized(module, "weight"):
+                weight = module.parametrizations.weight.original
+            entry = by_param.setdefault(id(weight), (name, []))
+            entry[1].append(module)
+    return {name: modules for name, modules in by_param.values()}
+
+
+def plan(model: torch.nn.Module, policy: QuantPolicy) -> dict[str, tuple[Scheme, list[torch.nn.Module]]]:
+    found = {}
+    for name, modules in quantizable(model).items():
+        scheme = policy.scheme_for(name)
+        if scheme is not None:
+            found[name] = (scheme, modules)
+    if not found:
+        raise ValueError(f"policy {policy.name!r} matches no linear or embedding weight")
+    return found
+
+
+@torch.no_grad()
+def quantize_model(model: torch.nn.Module, policy: QuantPolicy) -> dict[str, QTensor]:
+    """Post-training quantization in place: every weight the policy names becomes ``codes * scales``."""
+    out: dict[str, QTensor] = {}
+    for name, (scheme, modules) in plan(model, policy).items():
+        weight = modules[0].weight
+        codes, scales = quantize_tensor(weight, scheme)
+        weight.copy_(dequantize(codes, scales).to(weight.dtype))
+        out[name] = QTensor(scheme, codes, scales)
+    return out
+
+
+class _FakeQuant(torch.nn.Module):
+    def __init__(self, scheme: Scheme) -> None:
+        super().__init__()
+        self.scheme = scheme
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return fake_quantize(weight, self.scheme)
+
+
+def add_fake_quant(model: torch.nn.Module, policy: QuantPolicy) -> None:
+    """Train through quantization: each weight the policy names is fake-quantized in the forward pass
+    (straight-through gradient to the latent fp32 weight), in every module that shares it."""
+    for scheme, modules in plan(model, policy).values():
+        for module in modules:
+            parametrize.register_parametrization(module, "weight", _FakeQuant(scheme), unsafe=True)
+
+
+def remove_fake_quant(model: torch.nn.Module) -> None:
+    """Back to plain latent weights (ties kept: every module gets the one shared parameter back)."""
+    for module in list(model.modules()):
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+
+
+def frozen_copy(model: torch.nn.Module, policy: QuantPolicy) -> tuple[torch.nn.Module, dict[str, QTensor]]:
+    """A plain copy of a fake-quantized model with its weights frozen to exact quantized values
+    (codes from the latent weights, so the frozen model computes what training's forward pass did)."""
+    plain = type(model)(model.config)
+    latent = {
+        k.replace(".parametrizations.weight.original", ".weight"): v for k, v in model.state_dict().items()
+    }
+    plain.load_state_dict(latent, strict=False)
+    plain.tie_weights()
+    plain.eval()
+    return plain, quantize_model(plain, policy)
+
+
+def _freeze_into(model: torch.nn.Module, policy: QuantPolicy, folder: Path) -> torch.nn.Module:
+    plain, tensors = frozen_copy(model, policy)
+    write_tensors(tensors, folder)
+    return plain
+
+
+def write_tensors(tensors: dict[str, QTensor], folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    flat = {}
+    for name, q in tensors.items():
+        flat[f"{name}.codes"] = q.codes.contiguous()
+        flat[f"{name}.scales"] = q.scales.contiguous()
+    save_file(flat, str(folder / QUANT_TENSORS))
+
+
+def read_tensors(folder: Path, schemes: dict[str, Scheme]) -> dict[str, QTensor]:
+    from safetensors.torch import load_file
+
+    flat = load_file(str(folder / QUANT_TENSORS))
+    return {name: QTensor(s, flat[f"{name}.codes"], flat[f"{name}.scales"]) for name, s in schemes.items()}
+
+
+def save_quantized(
+    model: Any, tensors: dict[str, QTensor], policy: QuantPolicy, source: Path, out: Path, how: dict[str, Any]
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    for name in TOKENIZER_FILES:
+        if (source / name).is_file():
+            shutil.copyfile(source / name, out / name)
+    write_tensors(tensors, out)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "policy": policy.to_json(),
+        "tensors": {
+            name: {**q.scheme.to_json(), "shape": list(q.codes.shape)} for name, q in sorted(tensors.items())
+        },
+        "made_by": how,
+    }
+    (out / QUANT_JSON).write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def load_quantization(folder: Path) -> tuple[dict[str, Any], dict[str, QTensor]] | None:
+    """The ``quantization.json`` metadata and the codes/scales of a quantized checkpoint, or None."""
+    meta_path = folder / QUANT_JSON
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    schemes = {name: Scheme(i["kind"], i["group_size"]) for name, i in meta["tensors"].items()}
+    return meta, read_tensors(folder, schemes)
+
+
+def needs_training(policy: QuantPolicy) -> bool:
+    return any(r.scheme is not None and r.scheme.kind == "ternary" for r in policy.rules)
+
+
+def quantize_checkpoint(
+    model_dir: str | Path,
+    out: str | Path,
+    policy: QuantPolicy,
+    qat: QatOptions | None = None,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Quantize ``model_dir`` into ``out``; ternary policies need ``qat`` (fine-tuning data)."""
+    from pocketmt.export.arch.marian import load_model
+
+    say = say or (lambda _m: None)
+    source, target = Path(model_dir), Path(out)
+    if qat is None:
+        model = load_model(source)
+        tensors = quantize_model(model, policy)
+        save_quantized(model, tensors, policy, source, target, {"method": "post-training"})
+        return {"tensors": len(tensors), "method": "post-training"}
+    from pocketmt.export.training.trainer import TrainConfig, Trainer
+
+    cfg = TrainConfig(
+        src=qat.src,
+        tgt=qat.tgt,
+        valid_src=qat.valid_src,
+        valid_tgt=qat.valid_tgt,
+        out=str(target / ".qat"),
+        init_from=str(source),
+        max_epochs=qat.max_epochs,
+        lr=qat.lr,
+        warmup_steps=qat.warmup_steps,
+        batch_tokens=qat.batch_tokens,
+        precision=qat.precision,
+        seed=qat.seed,
+        patience=qat.patience,
+        checkpoint_every=qat.checkpoint_every,
+    )
+    trainer = Trainer(
+        cfg,
+        say,
+        prepare=lambda m: add_fake_quant(m, policy),
+        materialize=lambda m, folder: _freeze_into(m, policy, folder),
+    )
+    progress = trainer.run()
+    # the trainer kept the best frozen model, with its codes and scales, in .qat
+    model = load_model(target / ".qat")
+    schemes = {name: scheme for name, (scheme, _) in plan(model, policy).items()}
+    tensors = read_tensors(target / ".qat", schemes)
+    how = {"method": "quantization-aware training", "qat": asdict(qat), "best": progress.get("best_epoch")}
+    save_quantized(model, tensors, policy, source, target, how)
+    return {"tensors": len(tensors), **how, "valid_bleu": progress.get("best_bleu")}

@@ -1,0 +1,81 @@
+"""The arithmetic of each scheme: codes and scales from a weight, back again, and bit packing.
+
+All schemes are symmetric. For int8/int4 a group's scale is ``max|w| / qmax`` and its codes
+``clamp(round(w / scale), -qmax, qmax)``; ternary uses BitNet b1.58's absmean scale,
+``mean|w|`` over the group, and codes in {-1, 0, 1}. Groups run along the input dimension
+(the last axis); ``group_size = 0`` means one group per row. Scales are rounded to fp16 (bundles
+store them in 16 bits, exactly).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pocketmt.export.compression.schemes import Scheme
+
+
+def _grouped(w: torch.Tensor, scheme: Scheme) -> torch.Tensor:
+    rows, cols = w.shape
+    group = scheme.group_size or cols
+    if cols % group:
+        raise ValueError(f"input dimension {cols} is not a multiple of the group size {group}")
+    return w.reshape(rows, cols // group, group)
+
+
+def _scale(w: torch.Tensor, scheme: Scheme) -> torch.Tensor:
+    """One scale per group (last axis of ``w``): absmean for ternary, max / qmax otherwise, rounded
+    to fp16; an all-zero group (or one too small for fp16) gets scale 1 and codes 0."""
+    raw = w.abs().mean(dim=-1) if scheme.kind == "ternary" else w.abs().amax(dim=-1) / scheme.qmax
+    half = raw.detach().to(torch.float16).to(w.dtype)
+    return torch.where(half > 0, half, torch.ones_like(half))
+
+
+def quantize_tensor(weight: torch.Tensor, scheme: Scheme) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(codes int8 [rows, cols], scales fp32 [rows, groups])`` for a 2-D weight."""
+    w = _grouped(weight.detach().to(torch.float32), scheme)
+    scale = _scale(w, scheme)
+    codes = torch.clamp(torch.round(w / scale[..., None]), -scheme.qmax, scheme.qmax)
+    return codes.reshape(weight.shape).to(torch.int8), scale
+
+
+def dequantize(codes: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    rows, cols = codes.shape
+    groups = scales.shape[1]
+    w = codes.to(torch.float32).reshape(rows, groups, cols // groups) * scales[..., None]
+    return w.reshape(rows, cols)
+
+
+def fake_quantize(weight: torch.Tensor, scheme: Scheme) -> torch.Tensor:
+    """Quantize-dequantize with a straight-through gradient (for quantization-aware training)."""
+    w = _grouped(weight, scheme)
+    scale = _scale(w, scheme)[..., None]
+    q = torch.clamp(torch.round(w / scale), -scheme.qmax, scheme.qmax) * scale
+    return (w + (q - w).detach()).reshape(weight.shape)
+
+
+def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Pack signed codes along the last axis, ``8 // bits`` per byte, first code in the lowest bits,
+    each stored with the offset ``2 ** (bits - 1)`` (ONNX Runtime's MatMulNBits layout and zero point)."""
+    if bits == 8:
+        return (codes.astype(np.int16) + 128).astype(np.uint8)
+    per = 8 // bits
+    if codes.shape[-1] % per:
+        raise ValueError(f"last dimension {codes.shape[-1]} is not a multiple of {per}")
+    unsigned = (codes.astype(np.int16) + (1 << (bits - 1))).astype(np.uint8)
+    lanes = unsigned.reshape(*codes.shape[:-1], codes.shape[-1] // per, per)
+    packed = np.zeros(lanes.shape[:-1], dtype=np.uint8)
+    for j in range(per):
+        packed |= (lanes[..., j] << (bits * j)).astype(np.uint8)
+    return packed
+
+
+def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
+    """The inverse of ``pack_codes``: signed int8 codes."""
+    if bits == 8:
+        return (packed.astype(np.int16) - 128).astype(np.int8)
+    per = 8 // bits
+    mask = (1 << bits) - 1
+    lanes = [(packed >> (bits * j)) & mask for j in range(per)]
+    unsigned = np.stack(lanes, axis=-1).reshape(*packed.shape[:-1], packed.shape[-1] * per)
+    return (unsigned.astype(np.int16) - (1 << (bits - 1))).astype(np.int8)

@@ -1,0 +1,203 @@
+"""Low-bit ONNX storage for quantized checkpoints (``pocketmt quantize``).
+
+Runs on an exported graph whose weights are the quantized model's dequantized values, and finds
+each quantized tensor by its bytes:
+
+* a linear weight (``MatMul`` input ``[K, N]``, the transpose of the checkpoint's ``[N, K]``) in
+  int4 or ternary becomes a ``com.microsoft.MatMulNBits`` node: codes packed 4 or 2 bits per weight
+  (``quantizers.pack_codes``), fp16 scales on disk, cast to fp32 once when the session loads.
+  Ternary rows have one scale, stored once and expanded to the kernel's blocks at load.
+  ``accuracy_level=4`` (``lowbit_compute="int8"``, the default) selects ONNX Runtime's
+  int8-activation kernels (MLAS SQNBitGemm CompInt8), the fast path on CPU for both bit widths;
+  ``"fp32"`` keeps fp32 activations (closest to eager, slower);
+* a token embedding (``Gather``/``Gemm`` input ``[N, K]``) in int4 or ternary is stored packed with
+  fp16 scales and decoded to fp32 by a few bit-twiddling nodes on constants, which the runtime folds
+  once at load: the file is small, the lookups and the tied output projection stay fp32;
+* int8 tensors are left for ``onnx_storage.compact_onnx``, which stores them as int8 +
+  ``DequantizeLinear`` (the standard ONNX quantized op) without changing a value.
+
+Returns the stored bytes of each kind, for the manifest's bits-per-weight accounting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from pocketmt.export.compression.quantize import QTensor
+from pocketmt.export.compression.quantizers import dequantize, pack_codes
+
+MS_DOMAIN = "com.microsoft"
+# MatMulNBits accuracy_level per ``ExportOptions.lowbit_compute``: 4 quantizes activations to int8
+# (the fast kernels), 1 computes in fp32 (exact against the eager model, slow for 2 bits)
+ACCURACY_LEVELS = {"int8": 4, "fp32": 1}
+LOWBIT = ("int4", "ternary")
+
+
+@dataclass
+class LowbitStats:
+    weights: int = 0  # quantized linear weights lowered to MatMulNBits
+    weight_bytes: int = 0  # their packed codes and scales on disk
+    embedding_bytes: int = 0
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(a, dtype=np.float32).tobytes()).hexdigest()
+
+
+def _block_size(q: QTensor, k: int) -> int:
+    if q.scheme.group_size:
+        return q.scheme.group_size
+    for block in (128, 64, 32, 16):  # one scale per row: any block works; 128 is the fastest kernel
+        if k % block == 0:
+            return block
+    raise ValueError(f"input dimension {k} is not a multiple of 16")
+
+
+def _scales_fp16(q: QTensor) -> np.ndarray:
+    s = q.scales.numpy().astype(np.float32)
+    half = s.astype(np.float16)
+    if not np.array_equal(half.astype(np.float32), s):
+        raise ValueError("quantization scales are not fp16-representable; re-run pocketmt quantize")
+    return half
+
+
+def _matmul_nbits(
+    node: onnx.NodeProto,
+    name: str,
+    q: QTensor,
+    inits: list[onnx.TensorProto],
+    nodes: list[onnx.NodeProto],
+    accuracy_level: int,
+) -> int:
+    codes = q.codes.numpy()
+    n, k = codes.shape
+    bits = q.scheme.bits
+    block = _block_size(q, k)
+    packed = pack_codes(codes.reshape(n, k // block, block), bits)  # [N, blocks, block*bits/8]
+    half = _scales_fp16(q)  # [N, groups]
+    stored = packed.nbytes + half.nbytes
+    inits += [numpy_helper.from_array(packed, f"{name}__nbits"), numpy_helper.from_array(half, f"{name}__sh")]
+    nodes.append(helper.make_node("Cast", [f"{name}__sh"], [f"{name}__s32"], to=onnx.TensorProto.FLOAT))
+    scales = f"{name}__s32"
+    if half.shape[1] != k // block:  # one scale per row: repeat it for every block of the row
+        inits.append(numpy_helper.from_array(np.asarray([n, k // block], np.int64), f"{name}__bshape"))
+        nodes.append(helper.make_node("Expand", [scales, f"{name}__bshape"], [f"{name}__sx"]))
+        scales = f"{name}__sx"
+    inits.append(numpy_helper.from_array(np.asarray([-1], np.int64), f"{name}__flat"))
+    nodes.append(helper.make_node("Reshape", [scales, f"{name}__flat"], [f"{name}__sflat"]))
+    nodes.append(
+        helper.make_node(
+            "MatMulNBits",
+            [node.input[0], f"{name}__nbits", f"{name}__sflat"],
+            list(node.output),
+            domain=MS_DOMAIN,
+            K=k,
+            N=n,
+            bits=bits,
+            block_size=block,
+            accuracy_level=accuracy_level,
+            name=node.name or f"{name}__mm",
+        )
+    )
+    return stored
+
+
+def _packed_table(name: str, q: QTensor, inits: list[onnx.TensorProto], nodes: list[onnx.NodeProto]) -> int:
+    """Store ``[N, K]`` as packed codes + fp16 scales, decoded back to fp32 ``name`` by constant nodes."""
+    codes = q.codes.numpy()
+    n, k = codes.shape
+    bits = q.scheme.bits
+    per = 8 // bits
+    packed = pack_codes(codes, bits)  # [N, K/per]
+    half = _scales_fp16(q)  # [N, groups]
+    groups = half.shape[1]
+    c = lambda suffix: f"{name}__{suffix}"  # noqa: E731
+    inits += [
+        numpy_helper.from_array(packed, c("packed")),
+        numpy_helper.from_array(half, c("sh")),
+        numpy_helper.from_array(
+            np.asarray([bits * j for j in range(per)], np.uint8).reshape(1, 1, per), c("shift")
+        ),
+        numpy_helper.from_array(np.asarray((1 << bits) - 1, np.uint8), c("mask")),
+        numpy_helper.from_array(np.asarray(1 << (bits - 1), np.float32), c("zero")),
+        numpy_helper.from_array(np.asarray([-1], np.int64), c("last")),
+        numpy_helper.from_array(np.asarray([n, groups, k // groups], np.int64), c("gshape")),
+        numpy_helper.from_array(np.asarray([n, k], np.int64), c("shape")),
+    ]
+    nodes += [
+        helper.make_node("Unsqueeze", [c("packed"), c("last")], [c("p3")]),
+        helper.make_node("BitShift", [c("p3"), c("shift")], [c("shifted")], direction="RIGHT"),
+        helper.make_node("BitwiseAnd", [c("shifted"), c("mask")], [c("lanes")]),
+        helper.make_node("Cast", [c("lanes")], [c("lanes32")], to=onnx.TensorProto.FLOAT),
+        helper.make_node("Sub", [c("lanes32"), c("zero")], [c("codes")]),
+        helper.make_node("Reshape", [c("codes"), c("gshape")], [c("grouped")]),
+        helper.make_node("Cast", [c("sh")], [c("s32")], to=onnx.TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", [c("s32"), c("last")], [c("s3")]),
+        helper.make_node("Mul", [c("grouped"), c("s3")], [c("scaled")]),
+        helper.make_node("Reshape", [c("scaled"), c("shape")], [name]),
+    ]
+    return packed.nbytes + half.nbytes
+
+
+def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 4) -> LowbitStats:
+    """Rewrite ``path`` in place; see the module docstring."""
+    by_t: dict[str, QTensor] = {}
+    by_w: dict[str, QTensor] = {}
+    for q in tensors.values():
+        if q.scheme.kind not in LOWBIT:
+            continue
+        w = dequantize(q.codes, q.scales).numpy()
+        by_w[_digest(w)] = q
+        by_t[_digest(w.T)] = q
+    stats = LowbitStats()
+    if not by_t:
+        return stats
+    model = onnx.load(str(path))
+    graph = model.graph
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    new_inits: list[onnx.TensorProto] = []
+    head: list[onnx.NodeProto] = []
+    replaced: dict[int, list[onnx.NodeProto]] = {}
+    dropped: set[str] = set()
+    for init in graph.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT or len(init.dims) != 2:
+            continue
+        w = numpy_helper.to_array(init)
+        users = consumers.get(init.name, [])
+        digest = _digest(w)
+        if digest in by_t and users and all(u.op_type == "MatMul" and u.input[1] == init.name for u in users):
+            q = by_t[digest]
+            for user in users:
+                extra: list[onnx.NodeProto] = []
+                stats.weight_bytes += _matmul_nbits(
+                    user, f"{init.name}_{len(replaced)}", q, new_inits, extra, accuracy_level
+                )
+                stats.weights += q.codes.numel()
+                replaced[id(user)] = extra
+            dropped.add(init.name)
+        elif digest in by_w:
+            stats.embedding_bytes += _packed_table(init.name, by_w[digest], new_inits, head)
+            dropped.add(init.name)
+    if not dropped:
+        return stats
+    kept = [i for i in graph.initializer if i.name not in dropped] + new_inits
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = list(head)
+    for node in graph.node:
+        nodes.extend(replaced.get(id(node), [node]))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    if not any(o.domain == MS_DOMAIN for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
+    onnx.save(model, str(path))
+    return stats
