@@ -313,3 +313,18 @@ def test_importance_keeps_the_neurons_that_matter(
     worst = _load(tiny_model_dir)
     prune.prune_model(worst, prune.PruneTarget(ffn_keep=0.25), batches)
     assert prune._loss(best, batches) < prune._loss(worst, batches)
+
+
+def test_report_writes_table_json_and_plot(tiny_bundle: Path, tmp_path: Path) -> None:
+    from pocketmt.report import run_report
+
+    src = synthetic_sentences(6, seed=12)
+    rows = run_report([str(tiny_bundle)], "onnx", src, src, 2, tmp_path / "r")
+    assert {p.name for p in (tmp_path / "r").iterdir()} == {"report.json", "report.md", "report.png"}
+    row = rows[0]
+    assert row["backend"] == "onnx" and row["sentences"] == 6 and row["linear_bits"] == 32.0
+    assert 0 <= row["bleu"] <= 100 and row["median_ms"] > 0 and row["p90_ms"] >= row["median_ms"]
+    assert row["peak_mb"] > 0 and row["download_bytes"] > 0
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["rows"] == rows
+    assert (tmp_path / "r" / "report.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| tiny | onnx | fp32 |" in (tmp_path / "r" / "report.md").read_text()
