@@ -328,3 +328,30 @@ def test_report_writes_table_json_and_plot(tiny_bundle: Path, tmp_path: Path) ->
     assert json.loads((tmp_path / "r" / "report.json").read_text())["rows"] == rows
     assert (tmp_path / "r" / "report.png").read_bytes()[:4] == b"\x89PNG"
     assert "| tiny | onnx | fp32 |" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_policy_file_is_applied_and_a_bad_one_is_one_line(tiny_model_dir: Path, tmp_path: Path) -> None:
+    policy = {
+        "name": "first-layer-wide",
+        "rules": [
+            {"pattern": "*.encoder.layers.0.*", "scheme": None},
+            {"pattern": "model.shared", "scheme": {"kind": "int8", "group_size": 0}},
+            {"pattern": "*", "scheme": {"kind": "int4", "group_size": 32}},
+        ],
+    }
+    good, bad = tmp_path / "policy.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(policy))
+    bad.write_text('{"rules": [{"pattern": "*", "scheme": {"kind": "int3"}}]}')
+    cmd = [sys.executable, "-m", "pocketmt", "quantize", str(tiny_model_dir)]
+    ok = subprocess.run(
+        cmd + ["-o", str(tmp_path / "q"), "--policy", str(good)], capture_output=True, text=True, timeout=300
+    )
+    assert ok.returncode == 0, ok.stderr
+    meta = json.loads((tmp_path / "q" / "quantization.json").read_text())
+    assert meta["policy"]["name"] == "first-layer-wide"
+    assert not any(".encoder.layers.0." in name for name in meta["tensors"])
+    assert meta["tensors"]["model.encoder.layers.1.fc1"]["kind"] == "int4"
+    proc = subprocess.run(
+        cmd + ["-o", str(tmp_path / "r"), "--policy", str(bad)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "int3" in proc.stderr
