@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,17 @@ from typing import Any
 from pocketmt.export.errors import ModelDirError
 
 TOKENIZER_FILES = ("source.spm", "target.spm", "vocab.json")
+# what a checkpoint folder written by pocketmt (train, quantize, prune) carries besides the weights
+CHECKPOINT_TOKENIZER_FILES = (*TOKENIZER_FILES, "tokenizer_config.json")
+
+
+def copy_tokenizer(source: Path, dest: Path) -> None:
+    """Copy a checkpoint's tokenizer files (those present) into ``dest``."""
+    for name in CHECKPOINT_TOKENIZER_FILES:
+        if (source / name).is_file():
+            shutil.copyfile(source / name, dest / name)
+
+
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.nn.utils import parametrize
 
 WEIGHT_FORMATS: tuple[str, ...] = ("fp32", "fp16", "int8")
 INT8_MAX = 127
@@ -32,14 +33,18 @@ def _is_token_embedding(module: torch.nn.Module) -> bool:
     return isinstance(module, torch.nn.Embedding) and "position" not in type(module).__name__.lower()
 
 
-def _targets(model: torch.nn.Module) -> dict[int, tuple[str, torch.nn.Parameter]]:
-    """Each stored weight once (tied tensors share one entry), by ``id`` of the parameter."""
-    found: dict[int, tuple[str, torch.nn.Parameter]] = {}
+def quantizable(model: torch.nn.Module) -> dict[str, list[torch.nn.Module]]:
+    """Linear and token-embedding weights, each once, keyed by the first module name that holds it,
+    with every module that shares it (the embedding is tied to the decoder input and the output)."""
+    by_param: dict[int, tuple[str, list[torch.nn.Module]]] = {}
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear) or _is_token_embedding(module):
-            param = module.weight
-            found.setdefault(id(param), (name, param))
-    return found
+            weight = module.weight
+            if parametrize.is_parametrized(module, "weight"):
+                weight = module.parametrizations.weight.original
+            entry = by_param.setdefault(id(weight), (name, []))
+            entry[1].append(module)
+    return {name: modules for name, modules in by_param.values()}
 
 
 @torch.no_grad()
@@ -48,7 +53,8 @@ def round_weights(model: Any, fmt: str) -> dict[str, str]:
     if fmt not in WEIGHT_FORMATS:
         raise ValueError(f"unknown weight format {fmt!r}; choose from {', '.join(WEIGHT_FORMATS)}")
     if fmt != "fp32":
-        for _name, param in _targets(model).values():
+        for modules in quantizable(model).values():
+            param = modules[0].weight
             if fmt == "fp16":
                 param.copy_(param.to(torch.float16).to(param.dtype))
             else:

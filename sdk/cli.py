@@ -195,8 +195,18 @@ def _policy(args: argparse.Namespace) -> Any:
     return POLICIES[args.scheme]
 
 
+def _require_finetune_data(args: argparse.Namespace, why: str) -> None:
+    missing = [f for f in ("src", "tgt", "valid_src", "valid_tgt") if not getattr(args, f)]
+    if missing:
+        raise InputError(
+            f"{why}: pass --src, --tgt, --valid-src and --valid-tgt "
+            f"(missing {', '.join('--' + m.replace('_', '-') for m in missing)})"
+        )
+
+
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from pocketmt.export.compression.quantize import QatOptions, needs_training, quantize_checkpoint
+    from pocketmt.export.compression.quantize import needs_training, quantize_checkpoint
+    from pocketmt.export.training.trainer import FineTuneOptions
 
     if not (Path(args.model) / "config.json").is_file():
         raise InputError(f"not a model checkpoint folder: {args.model}")
@@ -206,13 +216,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     policy = _policy(args)
     qat = None
     if needs_training(policy):
-        missing = [f for f in ("src", "tgt", "valid_src", "valid_tgt") if not getattr(args, f)]
-        if missing:
-            raise InputError(
-                "ternary weights are trained: pass --src, --tgt, --valid-src and --valid-tgt "
-                f"(missing {', '.join('--' + m.replace('_', '-') for m in missing)})"
-            )
-        qat = QatOptions(
+        _require_finetune_data(args, "ternary weights are trained")
+        qat = FineTuneOptions(
             src=args.src,
             tgt=args.tgt,
             valid_src=args.valid_src,
@@ -230,7 +235,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from pocketmt.export.compression.prune import PruneTarget, RecoveryOptions, prune_checkpoint
+    from pocketmt.export.compression.prune import PruneTarget, prune_checkpoint, recovery_options
     from pocketmt.export.corpus import read_parallel
 
     if not (Path(args.model) / "config.json").is_file():
@@ -243,9 +248,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
     calib = list(zip(src, tgt, strict=True))[: args.calib_size]
     recovery = None
     if args.src:
-        if not (args.tgt and args.valid_src and args.valid_tgt):
-            raise InputError("a recovery fine-tune needs --src, --tgt, --valid-src and --valid-tgt")
-        recovery = RecoveryOptions(args.src, args.tgt, args.valid_src, args.valid_tgt, max_epochs=args.epochs)
+        _require_finetune_data(args, "a recovery fine-tune needs its data")
+        recovery = recovery_options(
+            args.src, args.tgt, args.valid_src, args.valid_tgt, max_epochs=args.epochs
+        )
     try:
         report = prune_checkpoint(
             args.model,

@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pocketmt.export.compression.quantize import (
-    QatOptions,
     add_fake_quant,
     frozen_copy,
     load_quantization,
@@ -25,6 +24,7 @@ from pocketmt.export.compression.quantize import (
 from pocketmt.export.compression.quantizers import dequantize, pack_codes, quantize_tensor, unpack_codes
 from pocketmt.export.compression.schemes import POLICIES, QuantPolicy, Rule, Scheme
 from pocketmt.export.random_model import synthetic_sentences
+from pocketmt.export.training.trainer import FineTuneOptions
 
 from .conftest import BEAM, MAX_SOURCE_LEN, MAX_TARGET_LEN
 
@@ -151,7 +151,7 @@ def ternary_dir(
     tiny_model_dir: Path, copy_corpus: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     out = tmp_path_factory.mktemp("ternary") / "tiny-ternary"
-    qat = QatOptions(
+    qat = FineTuneOptions(
         **copy_corpus, max_epochs=2, lr=1e-3, warmup_steps=20, batch_tokens=512, precision="fp32"
     )
     quantize_checkpoint(tiny_model_dir, out, POLICIES["ternary"], qat)

@@ -14,7 +14,6 @@ neurons and layers go. Attention heads are not pruned: Marian's attention ties t
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any
 
 import torch
 
-TOKENIZER_FILES = ("source.spm", "target.spm", "vocab.json", "tokenizer_config.json")
+from pocketmt.export.checkpoint import copy_tokenizer
+from pocketmt.export.training.trainer import FineTuneOptions
 
 
 @dataclass(frozen=True)
@@ -158,16 +158,21 @@ def prune_model(model: Any, target: PruneTarget, batches: list[dict[str, torch.T
     return report
 
 
-@dataclass(frozen=True)
-class RecoveryOptions:
-    src: str
-    tgt: str
-    valid_src: str
-    valid_tgt: str
-    max_epochs: int = 2
-    lr: float = 3e-4
-    batch_tokens: int = 2048
-    precision: str = "bf16"
+def recovery_options(
+    src: str, tgt: str, valid_src: str, valid_tgt: str, max_epochs: int = 2
+) -> FineTuneOptions:
+    """The recovery fine-tune's schedule: short warm-up, no checkpoint averaging."""
+    return FineTuneOptions(
+        src,
+        tgt,
+        valid_src,
+        valid_tgt,
+        max_epochs=max_epochs,
+        warmup_steps=100,
+        patience=4,
+        checkpoint_every=200,
+        average_last=0,
+    )
 
 
 def prune_checkpoint(
@@ -175,7 +180,7 @@ def prune_checkpoint(
     out: str | Path,
     target: PruneTarget,
     calib: list[tuple[str, str]],
-    recovery: RecoveryOptions | None = None,
+    recovery: FineTuneOptions | None = None,
     say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     from pocketmt.export.arch.marian import load_model
@@ -194,28 +199,12 @@ def prune_checkpoint(
     pruned = target_dir / ".pruned" if recovery else target_dir
     pruned.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(pruned))
-    for name in TOKENIZER_FILES:
-        if (source / name).is_file():
-            shutil.copyfile(source / name, pruned / name)
+    copy_tokenizer(source, pruned)
     if recovery:
-        from pocketmt.export.training.trainer import TrainConfig, train_model
+        from pocketmt.export.training.trainer import train_model
 
         say("recovery fine-tune")
-        cfg = TrainConfig(
-            src=recovery.src,
-            tgt=recovery.tgt,
-            valid_src=recovery.valid_src,
-            valid_tgt=recovery.valid_tgt,
-            out=str(target_dir),
-            init_from=str(pruned),
-            max_epochs=recovery.max_epochs,
-            lr=recovery.lr,
-            warmup_steps=100,
-            batch_tokens=recovery.batch_tokens,
-            precision=recovery.precision,
-            average_last=0,
-        )
-        progress = train_model(cfg, say)
+        progress = train_model(recovery.train_config(target_dir, pruned), say)
         report["recovery"] = {**asdict(recovery), "valid_bleu": progress.get("best_bleu")}
     report["target"] = asdict(target)
     (target_dir / "pruning.json").write_text(json.dumps(report, indent=1) + "\n")

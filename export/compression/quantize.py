@@ -15,22 +15,25 @@ values, so transformers loads it unchanged) plus:
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.nn.utils import parametrize
 
+from pocketmt.export.checkpoint import copy_tokenizer
 from pocketmt.export.compression.quantizers import dequantize, fake_quantize, quantize_tensor
 from pocketmt.export.compression.schemes import QuantPolicy, Scheme
+from pocketmt.export.weight_rounding import quantizable
+
+if TYPE_CHECKING:
+    from pocketmt.export.training.trainer import FineTuneOptions
 
 QUANT_JSON = "quantization.json"
 QUANT_TENSORS = "quantized.safetensors"
 FORMAT_VERSION = 1
-TOKENIZER_FILES = ("source.spm", "target.spm", "vocab.json", "tokenizer_config.json")
 
 
 @dataclass
@@ -38,42 +41,6 @@ class QTensor:
     scheme: Scheme
     codes: torch.Tensor  # int8 [rows, cols]
     scales: torch.Tensor  # fp32 [rows, groups]
-
-
-@dataclass(frozen=True)
-class QatOptions:
-    """Quantization-aware fine-tuning data and schedule (the trainer's settings)."""
-
-    src: str
-    tgt: str
-    valid_src: str
-    valid_tgt: str
-    max_epochs: int = 4
-    lr: float = 3e-4
-    warmup_steps: int = 200
-    batch_tokens: int = 2048
-    precision: str = "bf16"
-    seed: int = 1
-    patience: int = 3
-    checkpoint_every: int = 100
-
-
-def _is_token_embedding(module: torch.nn.Module) -> bool:
-    return isinstance(module, torch.nn.Embedding) and "position" not in type(module).__name__.lower()
-
-
-def quantizable(model: torch.nn.Module) -> dict[str, list[torch.nn.Module]]:
-    """Linear and token-embedding weights, each once, keyed by the first module name that holds it,
-    with every module that shares it (the embedding is tied to the decoder input and the output)."""
-    by_param: dict[int, tuple[str, list[torch.nn.Module]]] = {}
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) or _is_token_embedding(module):
-            weight = module.weight
-            if parametrize.is_parametrized(module, "weight"):
-                weight = module.parametrizations.weight.original
-            entry = by_param.setdefault(id(weight), (name, []))
-            entry[1].append(module)
-    return {name: modules for name, modules in by_param.values()}
 
 
 def plan(model: torch.nn.Module, policy: QuantPolicy) -> dict[str, tuple[Scheme, list[torch.nn.Module]]]:
@@ -114,13 +81,6 @@ def add_fake_quant(model: torch.nn.Module, policy: QuantPolicy) -> None:
     for scheme, modules in plan(model, policy).values():
         for module in modules:
             parametrize.register_parametrization(module, "weight", _FakeQuant(scheme), unsafe=True)
-
-
-def remove_fake_quant(model: torch.nn.Module) -> None:
-    """Back to plain latent weights (ties kept: every module gets the one shared parameter back)."""
-    for module in list(model.modules()):
-        if parametrize.is_parametrized(module, "weight"):
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
 
 
 def frozen_copy(model: torch.nn.Module, policy: QuantPolicy) -> tuple[torch.nn.Module, dict[str, QTensor]]:
@@ -164,9 +124,7 @@ def save_quantized(
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
-    for name in TOKENIZER_FILES:
-        if (source / name).is_file():
-            shutil.copyfile(source / name, out / name)
+    copy_tokenizer(source, out)
     write_tensors(tensors, out)
     meta = {
         "format_version": FORMAT_VERSION,
@@ -197,7 +155,7 @@ def quantize_checkpoint(
     model_dir: str | Path,
     out: str | Path,
     policy: QuantPolicy,
-    qat: QatOptions | None = None,
+    qat: FineTuneOptions | None = None,
     say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Quantize ``model_dir`` into ``out``; ternary policies need ``qat`` (fine-tuning data)."""
@@ -210,26 +168,10 @@ def quantize_checkpoint(
         tensors = quantize_model(model, policy)
         save_quantized(model, tensors, policy, source, target, {"method": "post-training"})
         return {"tensors": len(tensors), "method": "post-training"}
-    from pocketmt.export.training.trainer import TrainConfig, Trainer
+    from pocketmt.export.training.trainer import Trainer
 
-    cfg = TrainConfig(
-        src=qat.src,
-        tgt=qat.tgt,
-        valid_src=qat.valid_src,
-        valid_tgt=qat.valid_tgt,
-        out=str(target / ".qat"),
-        init_from=str(source),
-        max_epochs=qat.max_epochs,
-        lr=qat.lr,
-        warmup_steps=qat.warmup_steps,
-        batch_tokens=qat.batch_tokens,
-        precision=qat.precision,
-        seed=qat.seed,
-        patience=qat.patience,
-        checkpoint_every=qat.checkpoint_every,
-    )
     trainer = Trainer(
-        cfg,
+        qat.train_config(target / ".qat", source),
         say,
         prepare=lambda m: add_fake_quant(m, policy),
         materialize=lambda m, folder: _freeze_into(m, policy, folder),

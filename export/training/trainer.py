@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from pocketmt.export.checkpoint import copy_tokenizer
 from pocketmt.export.corpus import read_parallel
 from pocketmt.export.errors import ModelDirError
 from pocketmt.export.training.batch_translate import translate_lines
@@ -34,7 +35,6 @@ from pocketmt.export.training.presets import PRESETS, Arch
 from pocketmt.export.training.spm_vocab import marian_vocab, train_joint_spm, write_tokenizer
 from pocketmt.runtime.errors import InputError
 
-TOKENIZER = ("source.spm", "target.spm", "vocab.json", "tokenizer_config.json")
 # settings that define a run: resuming with any of them changed would mix two different runs
 RUN_IDENTITY = (
     "src",
@@ -79,6 +79,29 @@ class TrainConfig:
     precision: str = "fp32"
     # start from this checkpoint folder (its weights, architecture and tokenizer) instead of scratch
     init_from: str = ""
+
+
+@dataclass(frozen=True)
+class FineTuneOptions:
+    """Continue training a checkpoint (quantization-aware training, recovery after pruning):
+    the data and the schedule; everything else comes from the checkpoint."""
+
+    src: str
+    tgt: str
+    valid_src: str
+    valid_tgt: str
+    max_epochs: int = 4
+    lr: float = 3e-4
+    warmup_steps: int = 200
+    batch_tokens: int = 2048
+    precision: str = "bf16"
+    seed: int = 1
+    patience: int = 3
+    checkpoint_every: int = 100
+    average_last: int = 5
+
+    def train_config(self, out: Path, init_from: Path) -> TrainConfig:
+        return TrainConfig(out=str(out), init_from=str(init_from), **asdict(self))
 
 
 def lang_of(path: str) -> str:
@@ -446,8 +469,7 @@ class Trainer:
         staging = Path(tempfile.mkdtemp(prefix=".best-", dir=self.work))
         plain = self.materialize(model, staging) if self.materialize else model
         plain.save_pretrained(str(staging))
-        for name in TOKENIZER:
-            (staging / name).write_bytes((tok_dir / name).read_bytes())
+        copy_tokenizer(tok_dir, staging)
         target = self.work / "best"
         replace_folder_atomic(staging, target)
         for path in target.iterdir():
