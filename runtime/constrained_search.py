@@ -21,7 +21,7 @@ from pocketmt.runtime.beam_search import (
     mask_log_probs,
     top_candidates,
 )
-from pocketmt.runtime.constraints import Constraint, ConstraintState, max_progress
+from pocketmt.runtime.constraints import Constraint, ConstraintState, max_progress, shortest
 from pocketmt.runtime.step import StepModel
 
 
@@ -55,6 +55,40 @@ def _allocate(cands: list[_Candidate], k: int, banks: int) -> list[_Candidate]:
     return chosen
 
 
+def _leave_room(
+    log_probs: np.ndarray,
+    row: int,
+    state: ConstraintState,
+    constraints: Sequence[Constraint],
+    room: int,
+    last: int,
+    word_continuations: frozenset[int],
+    continuation_ids: np.ndarray,
+    word_ends: frozenset[int],
+) -> None:
+    """Section 8.5: near the length limit, a row may not take a token after which its unmet constraints
+    would no longer fit in the tokens left (a token that breaks a partial match, or a word continuation
+    that undoes a term just met), as long as some token keeps them fitting."""
+    undo = sum(shortest(constraints[c]) for c in state.just_met)
+    fresh = state.fresh_need(constraints)
+    if fresh + undo <= room:
+        return
+
+    def fits(v: int) -> bool:
+        after = state.advance(v, constraints, v in word_continuations, last in word_ends)
+        return after.tokens_needed(constraints) <= room
+
+    keep = [v for v in state.next_tokens(constraints) if fits(v)]
+    if fresh <= room:  # only the undo threatens: ban the word continuations that are not kept
+        saved = log_probs[row, keep].copy()
+        log_probs[row, continuation_ids] = NEG_INF
+        log_probs[row, keep] = saved
+    elif keep:
+        saved = log_probs[row, keep].copy()
+        log_probs[row, :] = NEG_INF
+        log_probs[row, keep] = saved
+
+
 def constrained_beam_search(
     model: StepModel,
     source_ids: list[int],
@@ -76,13 +110,18 @@ def constrained_beam_search(
     beam_scores[0] = 0.0
     beam_tokens: list[list[int]] = [[] for _ in range(k)]
     states = [ConstraintState.start(len(constraints))] * k
+    cont_ids = np.fromiter(sorted(word_continuations), dtype=np.int64, count=len(word_continuations))
     finished: list[tuple[Hypothesis, ConstraintState]] = []
     for t in range(cfg.max_new_tokens):
         last = [toks[-1] if toks else cfg.start_id for toks in beam_tokens]
         log_probs = mask_log_probs(model.step(last), t, cfg)
+        room = cfg.max_new_tokens - t - 1 - int(cfg.forced_eos)  # tokens that may still follow this one
         for r in range(k):  # 8.2: only a hypothesis that met every constraint may end
             if not states[r].all_met:
                 log_probs[r, cfg.eos_id] = NEG_INF
+            _leave_room(
+                log_probs, r, states[r], constraints, room, last[r], word_continuations, cont_ids, word_ends
+            )
         scores = (beam_scores[:, None] + log_probs).astype(np.float32)
         vocab = scores.shape[1]
         pairs = {(r, v) for r, v, _ in top_candidates(scores, 2 * k)}

@@ -94,6 +94,19 @@ class ConstraintState:
             tuple(met), frozenset(p for p in partial if not met[p[0]]), frozenset(completed)
         )
 
+    def tokens_needed(self, constraints: Sequence[Constraint]) -> int:
+        """Section 8.5: tokens that meet every unmet constraint from here: each one's shortest proposable
+        alternative, less what the most advanced partial match saves (only one partial match can be
+        continued; the next token breaks the others)."""
+        saving = 0
+        for c, a, k in self.partial:
+            saving = max(saving, shortest(constraints[c]) - (len(constraints[c].alternatives[a]) - k))
+        return self.fresh_need(constraints) - saving
+
+    def fresh_need(self, constraints: Sequence[Constraint]) -> int:
+        """Section 8.5: ``tokens_needed`` once every partial match is lost (after a token outside them)."""
+        return sum(shortest(constraints[c]) for c, m in enumerate(self.met) if not m)
+
     def next_tokens(self, constraints: Sequence[Constraint]) -> list[int]:
         """Section 8.2: tokens that continue a partial match or start an unmet constraint, sorted."""
         out = {constraints[c].alternatives[a][k] for c, a, k in self.partial}
@@ -101,6 +114,10 @@ class ConstraintState:
             if not self.met[c]:
                 out.update(alt[0] for a, alt in enumerate(con.alternatives) if con.may_propose(a))
         return sorted(out)
+
+
+def shortest(con: Constraint) -> int:
+    return min(len(alt) for a, alt in enumerate(con.alternatives) if a == 0 or con.may_propose(a))
 
 
 def max_progress(constraints: Sequence[Constraint]) -> int:

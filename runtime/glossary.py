@@ -34,6 +34,17 @@ def words(text: str) -> list[str]:
     return _WORD.findall(normalize(text))
 
 
+# scripts written without spaces between words: each character is a unit of its own
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_UNIT = re.compile(f"[{_UNSPACED}]|[^\\W_{_UNSPACED}]+|\\S", re.UNICODE)
+
+
+def units(text: str) -> list[str]:
+    """Section 9.3: words of spaced scripts, single characters of unspaced ones (Chinese, Japanese), and
+    each other non-space character (punctuation, symbols) on its own, after NFKC and case folding."""
+    return _UNIT.findall(normalize(text))
+
+
 class Term(NamedTuple):  # a tuple: glossaries hold 100,000 of them and load in well under a second
     source: str
     targets: tuple[str, ...]  # acceptable target forms; any one satisfies the term

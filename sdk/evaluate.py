@@ -11,7 +11,7 @@ from typing import Any
 
 from pocketmt.export.corpus import read_lines
 from pocketmt.runtime.errors import InputError
-from pocketmt.runtime.glossary import Term, terms_from_wmt, words
+from pocketmt.runtime.glossary import Term, terms_from_wmt, units
 from pocketmt.runtime.translator import TranslateOptions, Translator
 
 
@@ -74,11 +74,12 @@ def read_terms(path: str | Path, count: int, source_lang: str, target_lang: str)
 
 
 def term_found(forms: Sequence[str], hypothesis: str) -> bool:
-    """The term_success rule (docs/decoding.md, section 9.3): some form's words, NFKC-normalised and
-    case-folded, occur contiguously among the hypothesis's words."""
-    hyp = words(hypothesis)
+    """The term_success rule (docs/decoding.md, section 9.3): some form's units (words, punctuation
+    marks, characters of unspaced scripts), NFKC-normalised and case-folded, occur contiguously among
+    the hypothesis's units."""
+    hyp = units(hypothesis)
     for form in forms:
-        need = words(form)
+        need = units(form)
         if need and any(hyp[i : i + len(need)] == need for i in range(len(hyp) - len(need) + 1)):
             return True
     return False

@@ -144,3 +144,66 @@ def test_a_glued_spelling_starts_only_after_a_non_word_character() -> None:
     inside_word = start.advance(7, cons, after_word=True).advance(6, cons)
     assert not inside_word.all_met  # "ESFRE" + "ESFRI": the tail of a longer word
     assert start.advance(5, cons, after_word=True).advance(6, cons).all_met  # the word-start spelling is free
+
+
+def looping(prefix: tuple[int, ...]) -> np.ndarray:
+    """A model stuck in a loop: 1 1 1 ... and never EOS before the length limit (a demo model on text
+    from another domain does this)."""
+    out = np.full(V, -14.0, dtype=np.float32)
+    out[1] = -0.01
+    out[EOS] = -9.0
+    return log_softmax(out)
+
+
+def test_terms_are_placed_before_the_length_limit_when_the_model_loops() -> None:
+    cons = [Constraint(((5, 6),)), Constraint(((7,),))]
+    for limit in (4, 6, 9):  # 3 constraint tokens + the forced EOS fit in 4
+        hyp = constrained_beam_search(TableStepModel(V, looping), [1], cfg(max_new_tokens=limit), cons)
+        assert not hyp.extra["constraints_dropped"], limit
+        assert contains(hyp.tokens, (5, 6)) and 7 in hyp.tokens and len(hyp.tokens) <= limit
+
+
+def test_tokens_needed_counts_the_cheaper_of_partial_and_fresh() -> None:
+    cons = [Constraint(((5, 6, 7), (8,))), Constraint(((3, 4),))]
+    s = ConstraintState.start(2)
+    assert s.tokens_needed(cons) == 1 + 2
+    s = s.advance(3, cons)
+    assert s.tokens_needed(cons) == 1 + 1 and s.fresh_need(cons) == 1 + 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**31 - 1),
+    st.integers(1, 4),
+    st.permutations([1, 2, 3, 4, 5, 6, 7, 8]),
+    st.lists(st.integers(1, 3), min_size=1, max_size=3),
+)
+def test_terms_that_fit_in_the_length_limit_are_never_dropped(
+    seed: int, beam: int, tokens: list[int], lengths: list[int]
+) -> None:
+    rng = np.random.default_rng(seed)
+    cache: dict[tuple[int, ...], np.ndarray] = {}
+
+    def table(prefix: tuple[int, ...]) -> np.ndarray:
+        if prefix not in cache:
+            cache[prefix] = log_softmax(rng.normal(0, 2, V))
+        return cache[prefix]
+
+    cons, used = [], 0
+    for n in lengths:  # disjoint token sets: one term cannot undo another's partial match
+        cons.append(Constraint((tuple(tokens[used : used + n]),)))
+        used += n
+    limit = used + 1  # exactly enough: every term token, then the forced EOS
+    hyp = constrained_beam_search(
+        TableStepModel(V, table), [1], cfg(beam_size=beam, max_new_tokens=limit), cons
+    )
+    assert not hyp.extra["constraints_dropped"]
+    for con in cons:
+        assert contains(hyp.tokens, con.alternatives[0])
+
+
+def test_terms_sharing_a_first_token_are_all_placed_before_the_limit() -> None:
+    cons = [Constraint(((5, 6),)), Constraint(((5, 7),)), Constraint(((5, 8, 3),))]
+    hyp = constrained_beam_search(TableStepModel(V, looping), [1], cfg(max_new_tokens=8), cons)
+    assert not hyp.extra["constraints_dropped"]
+    assert all(contains(hyp.tokens, c.alternatives[0]) for c in cons)

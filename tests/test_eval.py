@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pocketmt.cli import main
+from pocketmt.evaluate import term_found
 
 
 @pytest.fixture()
@@ -49,3 +50,20 @@ def test_misaligned_files_are_an_error(
     short.write_text("one line\n")
     assert main(["eval", "--bundle", str(tiny_bundle), "--src", str(src), "--ref", str(short)]) == 2
     assert "source has 30 lines but reference has 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("forms", "hypothesis", "found"),
+    [
+        (["Haus"], "Das HAUS ist rot.", True),  # case-insensitive
+        (["cat"], "a category", False),  # whole words only
+        (["&"], "F & E", True),  # punctuation-only terms count
+        ([") -"], "3 ) - - 13", True),
+        (["科学"], "科学院 of Wuhan", True),  # unspaced scripts match per character
+        (["GDP"], "product (GDP)", True),
+        (["Global Index", "Index"], "the global index", True),  # any form
+        (["ﬁne"], "fine", True),  # NFKC
+    ],
+)
+def test_term_success_rule(forms: list[str], hypothesis: str, found: bool) -> None:
+    assert term_found(forms, hypothesis) is found
