@@ -76,7 +76,7 @@ def _leave_room(
 
     def fits(v: int) -> bool:
         after = state.advance(v, constraints, v in word_continuations, last in word_ends)
-        return after.tokens_needed(constraints) <= room
+        return bool(after.tokens_needed(constraints) <= room)
 
     keep = [v for v in state.next_tokens(constraints) if fits(v)]
     if fresh <= room:  # only the undo threatens: ban the word continuations that are not kept
