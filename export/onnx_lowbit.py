@@ -30,7 +30,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from pocketmt.export.compression.quantize import QTensor
-from pocketmt.export.compression.quantizers import dequantize, pack_codes
+from pocketmt.export.compression.quantizers import dequantize
+from pocketmt.runtime.packed_weights import pack_codes
 
 MS_DOMAIN = "com.microsoft"
 # MatMulNBits accuracy_level per ``ExportOptions.lowbit_compute``: 4 quantizes activations to int8

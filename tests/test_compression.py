@@ -21,10 +21,11 @@ from pocketmt.export.compression.quantize import (
     quantize_checkpoint,
     quantize_model,
 )
-from pocketmt.export.compression.quantizers import dequantize, pack_codes, quantize_tensor, unpack_codes
+from pocketmt.export.compression.quantizers import dequantize, quantize_tensor
 from pocketmt.export.compression.schemes import POLICIES, QuantPolicy, Rule, Scheme
 from pocketmt.export.random_model import synthetic_sentences
 from pocketmt.export.training.trainer import FineTuneOptions
+from pocketmt.runtime.packed_weights import pack_codes, unpack_codes
 
 from .conftest import BEAM, MAX_SOURCE_LEN, MAX_TARGET_LEN
 

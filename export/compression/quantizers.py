@@ -9,7 +9,6 @@ store them in 16 bits, exactly).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from pocketmt.export.compression.schemes import Scheme
@@ -52,30 +51,3 @@ def fake_quantize(weight: torch.Tensor, scheme: Scheme) -> torch.Tensor:
     scale = _scale(w, scheme)[..., None]
     q = torch.clamp(torch.round(w / scale), -scheme.qmax, scheme.qmax) * scale
     return (w + (q - w).detach()).reshape(weight.shape)
-
-
-def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
-    """Pack signed codes along the last axis, ``8 // bits`` per byte, first code in the lowest bits,
-    each stored with the offset ``2 ** (bits - 1)`` (ONNX Runtime's MatMulNBits layout and zero point)."""
-    if bits == 8:
-        return (codes.astype(np.int16) + 128).astype(np.uint8)
-    per = 8 // bits
-    if codes.shape[-1] % per:
-        raise ValueError(f"last dimension {codes.shape[-1]} is not a multiple of {per}")
-    unsigned = (codes.astype(np.int16) + (1 << (bits - 1))).astype(np.uint8)
-    lanes = unsigned.reshape(*codes.shape[:-1], codes.shape[-1] // per, per)
-    packed = np.zeros(lanes.shape[:-1], dtype=np.uint8)
-    for j in range(per):
-        packed |= (lanes[..., j] << (bits * j)).astype(np.uint8)
-    return packed
-
-
-def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
-    """The inverse of ``pack_codes``: signed int8 codes."""
-    if bits == 8:
-        return (packed.astype(np.int16) - 128).astype(np.int8)
-    per = 8 // bits
-    mask = (1 << bits) - 1
-    lanes = [(packed >> (bits * j)) & mask for j in range(per)]
-    unsigned = np.stack(lanes, axis=-1).reshape(*packed.shape[:-1], packed.shape[-1] * per)
-    return (unsigned.astype(np.int16) - (1 << (bits - 1))).astype(np.int8)
