@@ -197,10 +197,6 @@ def export_bundle(
     began = time.perf_counter()
     say("loading checkpoint")
     ckpt, graphs = load_step_graphs(model, options)
-    if ckpt.quantization is not None and "pte" in options.formats:
-        raise ExportError(
-            f"{ckpt.path}: quantized checkpoints export to ONNX only for now (MatMulNBits); pass --format onnx"
-        )
     report = ExportReport(out)
     report.seconds["load"] = time.perf_counter() - began
     shapes = GraphShapes(graphs.dims, options.beam_size, options.max_source_len, options.max_target_len)
@@ -217,7 +213,8 @@ def export_bundle(
             t0 = time.perf_counter()
             from pocketmt.export.to_executorch import export_pte
 
-            graph_entries["executorch"] = export_pte(graphs, shapes, staging / "model.pte")
+            quantized = ckpt.quantization.tensors if ckpt.quantization else None
+            graph_entries["executorch"] = export_pte(graphs, shapes, staging / "model.pte", quantized)
             report.seconds["executorch"] = time.perf_counter() - t0
         if "onnx" in options.formats:
             say("exporting ONNX graphs")

@@ -91,6 +91,8 @@ class Manifest:
         graph = self.graphs[backend]
         if backend == "executorch":
             names.append(graph["file"])
+            if "weights" in graph:
+                names.append(graph["weights"]["file"])
         else:
             names.extend([graph["encode"], graph["decode_step"]])
             if "weights" in graph:

@@ -126,10 +126,18 @@ def build_ptd(weights_file: Path, spec: dict[str, Any]) -> bytes:
 def materialize(weights_file: Path, spec: dict[str, Any], file_sha256: str) -> Path:
     """The data file for a bundle's packed weights, decoded and written once per bundle version
     (named by the weights file's sha256, which the bundle's integrity check has verified)."""
+    from pocketmt.runtime.integrity import sha256_file
+
     target = cache_dir() / f"{file_sha256[:32]}.ptd"
-    if target.is_file() and target.stat().st_size == spec.get("ptd_bytes", -1):
-        return target
+    if (
+        target.is_file()
+        and target.stat().st_size == spec["ptd_bytes"]
+        and sha256_file(target) == spec["ptd_sha256"]
+    ):
+        return target  # decoded before, and unchanged since
     blob = build_ptd(weights_file, spec)
+    if hashlib.sha256(blob).hexdigest() != spec["ptd_sha256"]:
+        raise BundleError(f"{weights_file}: decoded weights differ from what the export checked")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".ptd-", dir=target.parent)

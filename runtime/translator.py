@@ -84,7 +84,14 @@ def load_graphs(bundle: Bundle, backend: str) -> StepGraphs:
     if backend == "executorch":
         from pocketmt.runtime.backends.executorch_backend import ExecuTorchGraphs
 
-        return ExecuTorchGraphs(bundle.file(graphs["file"]), graphs["encode"], graphs["decode_step"])
+        data = None
+        if "weights" in graphs:  # low-bit weights, decoded once into a cached data file
+            from pocketmt.runtime.packed_weights import materialize
+
+            spec = graphs["weights"]
+            sha = bundle.manifest.files[spec["file"]]["sha256"]
+            data = materialize(bundle.file(spec["file"]), spec, sha)
+        return ExecuTorchGraphs(bundle.file(graphs["file"]), graphs["encode"], graphs["decode_step"], data)
     from pocketmt.runtime.backends.onnx_backend import OnnxGraphs
 
     return OnnxGraphs(

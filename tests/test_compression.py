@@ -228,8 +228,59 @@ def test_export_refuses_a_bundle_under_the_parity_threshold(
     with pytest.raises(PocketMTError, match="greedy tokens agree"):
         pipeline.export_bundle(ternary_dir, tmp_path / "b", opts)
     assert not (tmp_path / "b").exists()
-    with pytest.raises(PocketMTError, match="--format onnx"):
-        pipeline.export_bundle(ternary_dir, tmp_path / "c", pipeline.ExportOptions())
+
+
+def test_ternary_pte_bundle_ships_packed_weights_and_decodes_them_once(
+    ternary_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pocketmt.export.pipeline import ExportOptions, export_bundle
+    from pocketmt.runtime.bundle import Bundle
+    from pocketmt.runtime.errors import PocketMTError
+    from pocketmt.runtime.translator import Translator
+
+    monkeypatch.setenv("POCKETMT_CACHE", str(tmp_path / "cache"))
+    parity = tmp_path / "parity.txt"
+    parity.write_text("\n".join(synthetic_sentences(40, seed=11)) + "\n")
+    out = tmp_path / "bundle"
+    opts = ExportOptions(
+        formats=("pte",),
+        max_source_len=MAX_SOURCE_LEN,
+        max_target_len=MAX_TARGET_LEN,
+        beam_size=BEAM,
+        parity_src=str(parity),
+    )
+    export_bundle(ternary_dir, out, opts)
+    raw = Bundle.open(out).manifest.raw
+    check = raw["export_check"]["backends"]["executorch"]
+    assert check["parity_sentences"] == 40 and check["greedy_agreement"] >= 0.95
+    spec = raw["graphs"]["executorch"]["weights"]
+    _, tensors = load_quantization(ternary_dir)  # type: ignore[misc]
+    assert set(spec["tensors"]) == set(tensors)  # every quantized tensor stored once, packed
+    uses = [e["tensor"] for e in spec["entries"]]
+    assert uses.count("model.shared") >= 3  # both lookups and the output projection, one copy
+    linear = {n: q for n, q in tensors.items() if n != "model.shared"}
+    weights = sum(q.codes.numel() for q in linear.values())
+    rows = sum(q.codes.shape[0] for q in linear.values())
+    assert raw["graphs"]["executorch"]["weight_bytes"]["linear"] == weights // 4 + 2 * rows
+    assert raw["graphs"]["executorch"]["linear_bits_per_weight"] == pytest.approx(
+        (2 * weights + 16 * rows) / weights, abs=1e-3
+    )
+    # the program holds no weights: no quantized tensor's fp32 bytes are in it, in either layout
+    program = (out / "model.pte").read_bytes()
+    for q in tensors.values():
+        w = dequantize(q.codes, q.scales).numpy()
+        assert w.tobytes()[:64] not in program and w.T.copy().tobytes()[:64] not in program
+    first = Translator(out, "executorch").translate(["the cat sees the dog"])
+    cached = list((tmp_path / "cache").glob("*.ptd"))
+    assert len(cached) == 1 and cached[0].stat().st_size == spec["ptd_bytes"]
+    cached[0].write_bytes(b"\0" * spec["ptd_bytes"])  # a damaged cache is rebuilt, not trusted
+    assert Translator(out, "executorch").translate(["the cat sees the dog"])[0].text == first[0].text
+    weights_file = out / spec["file"]
+    data = bytearray(weights_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights_file.write_bytes(bytes(data))
+    with pytest.raises(PocketMTError, match="sha256"):
+        Translator(out, "executorch")
 
 
 @pytest.mark.parametrize("name", ["int8", "int4"])

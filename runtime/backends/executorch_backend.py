@@ -38,7 +38,11 @@ def _quiet_native_stderr() -> Iterator[None]:
 
 class ExecuTorchGraphs:
     def __init__(
-        self, pte_path: Path, encode_method: str = "encode", step_method: str = "decode_step"
+        self,
+        pte_path: Path,
+        encode_method: str = "encode",
+        step_method: str = "decode_step",
+        data_path: Path | None = None,
     ) -> None:
         import torch
         from executorch.runtime import Runtime
@@ -47,7 +51,7 @@ class ExecuTorchGraphs:
         with _quiet_native_stderr():
             try:
                 runtime = Runtime.get()
-                program = runtime.load_program(str(pte_path))
+                program = runtime.load_program(str(pte_path), data_path=str(data_path) if data_path else None)
                 self._encode: Any = program.load_method(encode_method)
                 self._step: Any = program.load_method(step_method)
             except Exception as exc:  # the bindings raise RuntimeError/ValueError with native codes
