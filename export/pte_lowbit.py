@@ -5,7 +5,8 @@ external constants: XNNPACK's under the sha256 of their bytes, the others under 
 Each constant whose bytes are a quantized tensor's dequantized values (as a ``[rows, cols]`` weight, or
 its transpose) is stored as that tensor's packed codes and fp16 scales, once however many constants
 use it: the tied embedding serves the encoder's and decoder's lookups and the output projection from
-one packed copy. The rest (biases, layer norms, position tables) is stored as raw bytes. The runtime
+one packed copy. The rest (biases, layer norms, position tables) is stored as raw bytes, once per
+distinct content. The runtime
 decodes it all once at load (``runtime/packed_weights.py``).
 """
 
@@ -60,10 +61,12 @@ def pack_external_constants(
         data = bytes(payload.buffers[entry.buffer_index])
         layout = _layout_json(entry.tensor_layout)
         hit = by_hash.get(hashlib.sha256(data).hexdigest())
-        if hit is None:
-            stored[f"raw/{key}"] = np.frombuffer(data, dtype=np.uint8).copy()
-            sizes["raw"] += len(data)
-            entries.append({"key": key, "tensor": None, "tensor_layout": layout})
+        if hit is None:  # stored once by content: both methods' position tables are the same bytes
+            digest = hashlib.sha256(data).hexdigest()
+            if f"raw/{digest}" not in stored:
+                stored[f"raw/{digest}"] = np.frombuffer(data, dtype=np.uint8).copy()
+                sizes["raw"] += len(data)
+            entries.append({"key": key, "tensor": None, "raw": digest, "tensor_layout": layout})
             continue
         name, how = hit
         if name not in tensors:

@@ -83,7 +83,7 @@ def _decoded_entries(weights_file: Path, spec: dict[str, Any]) -> dict[str, tupl
     for entry in spec["entries"]:
         key, name = entry["key"], entry.get("tensor")
         if name is None:
-            data = stored[f"raw/{key}"].tobytes()
+            data = stored[f"raw/{entry['raw']}"].tobytes()
         else:
             layout = entry["layout"]
             if (name, layout) not in decoded:

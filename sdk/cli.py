@@ -348,6 +348,13 @@ def describe(manifest: Any, path: str) -> list[str]:
                 f"  Backend executorch: {graph['file']} ({graph.get('delegate', 'portable')}), "
                 f"methods {graph['encode']} and {graph['decode_step']}"
             )
+            if "weights" in graph:
+                spec, stored = graph["weights"], graph.get("weight_bytes", {})
+                lines.append(
+                    f"    weights packed in {spec['file']}: "
+                    + ", ".join(f"{k} {_human_bytes(v)}" for k, v in stored.items() if v)
+                    + f"; decoded once at load to {_human_bytes(spec['ptd_bytes'])} of fp32 (cached)"
+                )
         else:
             lines.append(
                 f"  Backend onnx: {graph['encode']} and {graph['decode_step']} "
