@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -632,6 +633,8 @@ _NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "torch.onnx", "torch._export
 def main(argv: Sequence[str] | None = None) -> int:
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    # libraries' deprecation notices about their own internals (torch's pytree during export)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
