@@ -13,6 +13,7 @@ decodes it all once at load (``runtime/packed_weights.py``).
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from pocketmt.export.compression.quantize import QTensor
 from pocketmt.export.compression.quantizers import dequantize
-from pocketmt.runtime.packed_weights import build_ptd, pack_codes
+from pocketmt.runtime.packed_weights import ENTRIES_KEY, build_ptd, pack_codes
 
 WEIGHTS_FILE = "model.weights.safetensors"
 ALIGNMENT = 16
@@ -84,12 +85,13 @@ def pack_external_constants(
             }
         entries.append({"key": key, "tensor": name, "layout": how, "tensor_layout": layout})
     path = out_dir / WEIGHTS_FILE
-    save_file(stored, str(path))
+    # the constant table travels inside the weights file (its header), covered by its sha256
+    save_file(stored, str(path), metadata={ENTRIES_KEY: json.dumps(entries, separators=(",", ":"))})
     spec: dict[str, Any] = {
         "file": WEIGHTS_FILE,
         "alignment": ALIGNMENT,
         "tensors": tensors,
-        "entries": entries,
+        "constants": len(entries),
     }
     ptd = build_ptd(path, spec)
     spec["ptd_bytes"] = len(ptd)

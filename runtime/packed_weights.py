@@ -4,8 +4,8 @@ XNNPACK has no 2-bit type, and decoding weights inside the graph at every step c
 matrix product itself. So a quantized ``.pte`` bundle ships its program without weights, plus
 ``model.weights.safetensors``: each quantized tensor's codes packed ``8 // bits`` per byte
 (``pack`` below) with fp16 scales, and the few tensors that are not quantized (biases, layer norms,
-position tables) as raw bytes. The manifest lists the program's named constants and, for each, the
-tensor it decodes from (``docs/bundle.md``, "ExecuTorch low-bit weights"). At load the runtime decodes
+position tables) as raw bytes. The file's header lists the program's named constants and, for each,
+the tensor it decodes from (``docs/bundle.md``, "ExecuTorch low-bit weights"). At load the runtime decodes
 every constant to the exact fp32 values the export checked, verifies the XNNPACK ones against their
 content-hash keys, and writes them once as an ExecuTorch data file (``.ptd``) in a cache folder; the
 program then loads with it and XNNPACK packs its fp32 weights as for any bundle. The download stays
@@ -15,6 +15,7 @@ low-bit; the phone pays the decode once, at first launch.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -26,6 +27,7 @@ import numpy as np
 from pocketmt.runtime.errors import BundleError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+ENTRIES_KEY = "pocketmt.constants"  # the weights file's header entry listing the program's constants
 
 
 def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
@@ -74,13 +76,19 @@ def cache_dir() -> Path:
 
 
 def _decoded_entries(weights_file: Path, spec: dict[str, Any]) -> dict[str, tuple[bytes, Any]]:
+    from safetensors import safe_open
     from safetensors.numpy import load_file
 
     stored = load_file(str(weights_file))
+    with safe_open(str(weights_file), "numpy") as fh:
+        meta = fh.metadata() or {}
+    if ENTRIES_KEY not in meta:
+        raise BundleError(f"{weights_file.name}: no constant table in its header")
+    entries = json.loads(meta[ENTRIES_KEY])
     tensors = spec["tensors"]
     decoded: dict[tuple[str, str], bytes] = {}
     out: dict[str, tuple[bytes, Any]] = {}
-    for entry in spec["entries"]:
+    for entry in entries:
         key, name = entry["key"], entry.get("tensor")
         if name is None:
             data = stored[f"raw/{entry['raw']}"].tobytes()

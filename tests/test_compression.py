@@ -256,7 +256,11 @@ def test_ternary_pte_bundle_ships_packed_weights_and_decodes_them_once(
     spec = raw["graphs"]["executorch"]["weights"]
     _, tensors = load_quantization(ternary_dir)  # type: ignore[misc]
     assert set(spec["tensors"]) == set(tensors)  # every quantized tensor stored once, packed
-    uses = [e["tensor"] for e in spec["entries"]]
+    from safetensors import safe_open
+
+    with safe_open(str(out / spec["file"]), "numpy") as fh:
+        uses = [e["tensor"] for e in json.loads(fh.metadata()["pocketmt.constants"])]
+    assert len(uses) == spec["constants"]
     assert uses.count("model.shared") >= 3  # both lookups and the output projection, one copy
     linear = {n: q for n, q in tensors.items() if n != "model.shared"}
     weights = sum(q.codes.numel() for q in linear.values())
