@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -172,25 +173,32 @@ def test_ternary_qat_writes_exact_ternary_weights(ternary_dir: Path) -> None:
         assert torch.equal(modules[name].weight.detach(), dequantize(q.codes, q.scales))
 
 
-def test_ternary_onnx_bundle_packs_two_bits_and_matches_eager(ternary_dir: Path, tmp_path: Path) -> None:
+def _export_with_parity(ckpt: Path, tmp_path: Path, fmt: str, **extra: Any) -> dict[str, Any]:
+    """Export ``ckpt`` in one format with the parity gate on 40 sentences; the manifest, checked."""
     from pocketmt.export.pipeline import ExportOptions, export_bundle
     from pocketmt.runtime.bundle import Bundle
 
     parity = tmp_path / "parity.txt"
     parity.write_text("\n".join(synthetic_sentences(40, seed=11)) + "\n")
-    out = tmp_path / "bundle"
     opts = ExportOptions(
-        formats=("onnx",),
+        formats=(fmt,),
         max_source_len=MAX_SOURCE_LEN,
         max_target_len=MAX_TARGET_LEN,
         beam_size=BEAM,
         parity_src=str(parity),
-        lowbit_compute="fp32",  # this tiny d=32 model loses too much to int8 activations
+        **extra,
     )
-    export_bundle(ternary_dir, out, opts)
-    raw = Bundle.open(out).manifest.raw
-    check = raw["export_check"]["backends"]["onnx"]
+    export_bundle(ckpt, tmp_path / "bundle", opts)
+    raw: dict[str, Any] = Bundle.open(tmp_path / "bundle").manifest.raw
+    check = raw["export_check"]["backends"]["onnx" if fmt == "onnx" else "executorch"]
     assert check["parity_sentences"] == 40 and check["greedy_agreement"] >= 0.95
+    return raw
+
+
+def test_ternary_onnx_bundle_packs_two_bits_and_matches_eager(ternary_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    # this tiny d=32 model loses too much to int8 activations
+    raw = _export_with_parity(ternary_dir, tmp_path, "onnx", lowbit_compute="fp32")
     assert raw["tensor_formats"]["linear"] == "ternary" and raw["tensor_formats"]["lm_head"] == "int4"
     nodes = []
     for name in ("encoder.onnx", "decoder_step.onnx"):
@@ -233,26 +241,12 @@ def test_export_refuses_a_bundle_under_the_parity_threshold(
 def test_ternary_pte_bundle_ships_packed_weights_and_decodes_them_once(
     ternary_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pocketmt.export.pipeline import ExportOptions, export_bundle
-    from pocketmt.runtime.bundle import Bundle
     from pocketmt.runtime.errors import PocketMTError
     from pocketmt.runtime.translator import Translator
 
     monkeypatch.setenv("POCKETMT_CACHE", str(tmp_path / "cache"))
-    parity = tmp_path / "parity.txt"
-    parity.write_text("\n".join(synthetic_sentences(40, seed=11)) + "\n")
+    raw = _export_with_parity(ternary_dir, tmp_path, "pte")
     out = tmp_path / "bundle"
-    opts = ExportOptions(
-        formats=("pte",),
-        max_source_len=MAX_SOURCE_LEN,
-        max_target_len=MAX_TARGET_LEN,
-        beam_size=BEAM,
-        parity_src=str(parity),
-    )
-    export_bundle(ternary_dir, out, opts)
-    raw = Bundle.open(out).manifest.raw
-    check = raw["export_check"]["backends"]["executorch"]
-    assert check["parity_sentences"] == 40 and check["greedy_agreement"] >= 0.95
     spec = raw["graphs"]["executorch"]["weights"]
     _, tensors = load_quantization(ternary_dir)  # type: ignore[misc]
     assert set(spec["tensors"]) == set(tensors)  # every quantized tensor stored once, packed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -39,6 +41,19 @@ def peaked(prefix: tuple[int, ...]) -> np.ndarray:
     out[1 + len(prefix) % 2] = -0.1
     out[EOS] = -0.5 if len(prefix) >= 3 else -6.0
     return log_softmax(out)
+
+
+def random_table(seed: int) -> Callable[[tuple[int, ...]], np.ndarray]:
+    """A model with random log-probabilities, fixed per prefix."""
+    rng = np.random.default_rng(seed)
+    cache: dict[tuple[int, ...], np.ndarray] = {}
+
+    def table(prefix: tuple[int, ...]) -> np.ndarray:
+        if prefix not in cache:
+            cache[prefix] = log_softmax(rng.normal(0, 2, V))
+        return cache[prefix]
+
+    return table
 
 
 def test_state_tracks_multi_token_and_overlapping_matches() -> None:
@@ -108,14 +123,7 @@ def test_model_calls_do_not_grow_with_the_number_of_constraints() -> None:
 def test_constraints_are_met_or_the_drop_is_flagged(
     seed: int, beam: int, spec: list[list[list[int]]]
 ) -> None:
-    rng = np.random.default_rng(seed)
-    cache: dict[tuple[int, ...], np.ndarray] = {}
-
-    def table(prefix: tuple[int, ...]) -> np.ndarray:
-        if prefix not in cache:
-            cache[prefix] = log_softmax(rng.normal(0, 2, V))
-        return cache[prefix]
-
+    table = random_table(seed)
     cons = [Constraint(tuple(tuple(a) for a in alts)) for alts in spec]
     c = cfg(beam_size=beam, max_new_tokens=12)
     hyp = constrained_beam_search(TableStepModel(V, table), [1], c, cons)
@@ -181,14 +189,7 @@ def test_tokens_needed_counts_the_cheaper_of_partial_and_fresh() -> None:
 def test_terms_that_fit_in_the_length_limit_are_never_dropped(
     seed: int, beam: int, tokens: list[int], lengths: list[int]
 ) -> None:
-    rng = np.random.default_rng(seed)
-    cache: dict[tuple[int, ...], np.ndarray] = {}
-
-    def table(prefix: tuple[int, ...]) -> np.ndarray:
-        if prefix not in cache:
-            cache[prefix] = log_softmax(rng.normal(0, 2, V))
-        return cache[prefix]
-
+    table = random_table(seed)
     cons, used = [], 0
     for n in lengths:  # disjoint token sets: one term cannot undo another's partial match
         cons.append(Constraint((tuple(tokens[used : used + n]),)))
