@@ -119,15 +119,18 @@ def build_ptd(weights_file: Path, spec: dict[str, Any]) -> bytes:
     from executorch.extension.flat_tensor.serialize.serialize import FlatTensorSerializer
 
     buffers: list[bytes] = []
-    named: dict[str, Any] = {}
+    index: dict[bytes, int] = {}  # one segment per content: the tied embedding is referenced by the
+    named: dict[str, Any] = {}  # encoder's lookup, the decoder's and the output projection
     for key, (data, layout) in _decoded_entries(weights_file, spec).items():
         tensor_layout = (
             TensorLayout(ScalarType(layout["scalar_type"]), list(layout["sizes"]), list(layout["dim_order"]))
             if layout
             else None
         )
-        named[key] = DataEntry(len(buffers), int(spec.get("alignment", 16)), tensor_layout)
-        buffers.append(data)
+        if data not in index:
+            index[data] = len(buffers)
+            buffers.append(data)
+        named[key] = DataEntry(index[data], int(spec.get("alignment", 16)), tensor_layout)
     return bytes(FlatTensorSerializer().serialize(DataPayload(buffers=buffers, named_data=named)))
 
 

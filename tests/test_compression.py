@@ -271,6 +271,9 @@ def test_ternary_pte_bundle_ships_packed_weights_and_decodes_them_once(
     first = Translator(out, "executorch").translate(["the cat sees the dog"])
     cached = list((tmp_path / "cache").glob("*.ptd"))
     assert len(cached) == 1 and cached[0].stat().st_size == spec["ptd_bytes"]
+    # the data file holds each content once: three references to the tied embedding, one copy
+    embedding = dequantize(tensors["model.shared"].codes, tensors["model.shared"].scales).numpy()
+    assert cached[0].read_bytes().count(embedding.tobytes()) == 1
     cached[0].write_bytes(b"\0" * spec["ptd_bytes"])  # a damaged cache is rebuilt, not trusted
     assert Translator(out, "executorch").translate(["the cat sees the dog"])[0].text == first[0].text
     weights_file = out / spec["file"]
