@@ -118,6 +118,23 @@ def test_killed_run_resumes_to_the_same_weights(
         assert torch.equal(a[key], b[key]), key
 
 
+def test_a_finished_run_trains_on_when_asked_for_more_epochs(corpus: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "more"
+    argv = _argv(corpus, out)
+    at = argv.index("--max-steps")
+    argv[at : at + 2] = ["--max-epochs", "1"]
+    first = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert "training already finished" in again.stderr
+    argv[at + 1] = "2"
+    more = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert "training on from epoch 2 to 2" in more.stderr
+    log = [json.loads(line) for line in (out / ".train" / "log.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in log if "epoch" in line] == [1, 2]
+
+
 def test_a_changed_setting_does_not_resume_silently(corpus: dict[str, Path], trained: Path) -> None:
     argv = _argv(corpus, trained)
     argv[argv.index("--seed") + 1] = "8"

@@ -265,6 +265,14 @@ class Trainer:
             self.say(
                 f"resuming at epoch {progress['epoch'] + 1}, batch {progress['batch']}, step {progress['step']}"
             )
+        if (  # finished at the old epoch limit, asked for more: train on (early stopping stays final)
+            progress["done"]
+            and progress["epoch"] < cfg.max_epochs
+            and progress["bad_epochs"] < cfg.patience
+            and not (cfg.max_steps and progress["step"] >= cfg.max_steps)
+        ):
+            self.say(f"training on from epoch {progress['epoch'] + 1} to {cfg.max_epochs}")
+            progress["done"] = False
         if progress["done"]:
             self.say("training already finished; the best model is in place")
             return progress
