@@ -10,7 +10,7 @@ each quantized tensor by its bytes:
   ``accuracy_level=4`` (``lowbit_compute="int8"``, the default) selects ONNX Runtime's
   int8-activation kernels (MLAS SQNBitGemm CompInt8), the fast path on CPU for both bit widths;
   ``"fp32"`` keeps fp32 activations (closest to eager, slower);
-* a token embedding (``Gather``/``Gemm`` input ``[N, K]``) in int4 or ternary is stored packed with
+* a token embedding (``Gather``/``Gemm`` input ``[N, K]``) in int4, ternary or int8 in groups is stored packed with
   fp16 scales and decoded to fp32 by a few bit-twiddling nodes on constants, which the runtime folds
   once at load: the file is small, the lookups and the tied output projection stay fp32;
 * int8 tensors are left for ``onnx_storage.compact_onnx``, which stores them as int8 +
@@ -151,13 +151,15 @@ def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 
     by_t: dict[str, QTensor] = {}
     by_w: dict[str, QTensor] = {}
     for q in tensors.values():
-        if q.scheme.kind not in LOWBIT:
+        grouped_int8 = q.scheme.kind == "int8" and q.scheme.group_size > 0  # DequantizeLinear: per row
+        if q.scheme.kind not in LOWBIT and not grouped_int8:
             continue
         w = dequantize(q.codes, q.scales).numpy()
-        by_w[_digest(w)] = q
-        by_t[_digest(w.T)] = q
+        by_w[_digest(w)] = q  # embedding tables
+        if q.scheme.kind in LOWBIT:
+            by_t[_digest(w.T)] = q  # MatMul weights
     stats = LowbitStats()
-    if not by_t:
+    if not by_w:
         return stats
     model = onnx.load(str(path))
     graph = model.graph

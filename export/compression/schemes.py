@@ -83,9 +83,11 @@ EMBEDDING = "model.shared"  # the token embedding, tied to the decoder input and
 # The built-in policies behind `pocketmt quantize --scheme`. Embeddings are most of a small model's
 # bytes and double as the (tied) output projection, so each policy names them explicitly.
 POLICIES: dict[str, QuantPolicy] = {
+    # int8 linears per row; the embedding in groups of 32: one scale per row of the tied output
+    # projection cost de-en 0.39 BLEU, groups of 32 cost 0.04
     "int8": QuantPolicy(
         "int8",
-        (Rule(EMBEDDING, Scheme("int8")), Rule("*", Scheme("int8"))),
+        (Rule(EMBEDDING, Scheme("int8", group_size=32)), Rule("*", Scheme("int8"))),
     ),
     "int4": QuantPolicy(
         "int4",
