@@ -111,8 +111,9 @@ def _decoded_entries(weights_file: Path, spec: dict[str, Any]) -> dict[str, tupl
     return out
 
 
-def build_ptd(weights_file: Path, spec: dict[str, Any]) -> bytes:
-    """The ExecuTorch data file (FlatTensor) holding every named constant of the program, decoded."""
+def build_ptd(weights_file: Path, spec: dict[str, Any], share: bool = True) -> bytes:
+    """The ExecuTorch data file (FlatTensor) holding every named constant of the program, decoded.
+    ``share=False`` writes one segment per name, the layout of bundles exported before segments were shared."""
     from executorch.exir._serialize.data_serializer import DataEntry, DataPayload
     from executorch.exir.scalar_type import ScalarType
     from executorch.exir.tensor_layout import TensorLayout
@@ -127,7 +128,7 @@ def build_ptd(weights_file: Path, spec: dict[str, Any]) -> bytes:
             if layout
             else None
         )
-        if data not in index:
+        if data not in index or not share:
             index[data] = len(buffers)
             buffers.append(data)
         named[key] = DataEntry(index[data], int(spec.get("alignment", 16)), tensor_layout)
@@ -147,6 +148,8 @@ def materialize(weights_file: Path, spec: dict[str, Any], file_sha256: str) -> P
     ):
         return target  # decoded before, and unchanged since
     blob = build_ptd(weights_file, spec)
+    if hashlib.sha256(blob).hexdigest() != spec["ptd_sha256"]:  # an older export's layout?
+        blob = build_ptd(weights_file, spec, share=False)
     if hashlib.sha256(blob).hexdigest() != spec["ptd_sha256"]:
         raise BundleError(f"{weights_file}: decoded weights differ from what the export checked")
     try:
