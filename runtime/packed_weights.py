@@ -119,9 +119,11 @@ def build_ptd(weights_file: Path, spec: dict[str, Any], share: bool = True) -> b
     from executorch.exir.tensor_layout import TensorLayout
     from executorch.extension.flat_tensor.serialize.serialize import FlatTensorSerializer
 
+    # one segment per content: the tied embedding is referenced by the encoder's lookup, the
+    # decoder's and the output projection
     buffers: list[bytes] = []
-    index: dict[bytes, int] = {}  # one segment per content: the tied embedding is referenced by the
-    named: dict[str, Any] = {}  # encoder's lookup, the decoder's and the output projection
+    index: dict[bytes, int] = {}
+    named: dict[str, Any] = {}
     for key, (data, layout) in _decoded_entries(weights_file, spec).items():
         tensor_layout = (
             TensorLayout(ScalarType(layout["scalar_type"]), list(layout["sizes"]), list(layout["dim_order"]))
