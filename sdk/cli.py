@@ -175,10 +175,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_distill(args: argparse.Namespace) -> int:
     from pocketmt.export.training.distill import DistillConfig, distill
 
-    if not (Path(args.teacher) / "config.json").is_file():
-        raise InputError(f"teacher folder is not a model checkpoint: {args.teacher}")
+    for teacher in args.teacher:
+        if not (Path(teacher) / "config.json").is_file():
+            raise InputError(f"teacher folder is not a model checkpoint: {teacher}")
     cfg = DistillConfig(
-        teacher=args.teacher, train=_train_config(args), beam=args.beam, mix_original=args.mix_original
+        teachers=tuple(args.teacher),
+        train=_train_config(args),
+        beam=args.beam,
+        mix_original=args.mix_original,
     )
     _report_training(cfg.train.out, distill(cfg))
     return 0
@@ -286,12 +290,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- eval
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pocketmt.evaluate import evaluate, open_translator
+    from pocketmt.evaluate import evaluate, open_ensemble, open_translator
     from pocketmt.export.corpus import read_lines
     from pocketmt.runtime.translator import TranslateOptions
 
     sources, references = read_lines(args.src), read_lines(args.ref)
-    translator = open_translator(args.bundle, args.backend)
+    if len(args.bundle) > 1:
+        translator = open_ensemble(args.bundle)
+    else:
+        translator = open_translator(args.bundle[0], args.backend)
     terms = None
     if args.terms:
         from pocketmt.evaluate import read_terms
@@ -540,7 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "distill", help="sequence-level distillation: train a student on a teacher's translations"
     )
-    p.add_argument("--teacher", required=True, help="teacher model folder (Hugging Face Marian checkpoint)")
+    p.add_argument(
+        "--teacher",
+        required=True,
+        action="append",
+        help="teacher model folder (Hugging Face Marian checkpoint); repeat it for an ensemble",
+    )
     p.add_argument("--beam", type=int, default=4, help="teacher beam size (default 4)")
     p.add_argument("--mix-original", action="store_true", help="train on the original pairs as well")
     _add_train_args(p)
@@ -594,7 +606,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="sacreBLEU and chrF of a bundle or checkpoint folder on a test set")
     p.add_argument(
-        "--bundle", required=True, help="bundle folder, or a Hugging Face model folder (run eagerly)"
+        "--bundle",
+        required=True,
+        action="append",
+        help="bundle folder, or a Hugging Face model folder (run eagerly); "
+        "repeat it with model folders to score their ensemble",
     )
     p.add_argument("--src", required=True, help="source text, one sentence per line (plain or gzip)")
     p.add_argument("--ref", required=True, help="reference translations, aligned with --src")

@@ -48,6 +48,25 @@ class EvalResult:
         }
 
 
+def open_ensemble(targets: Sequence[str | Path]) -> Translator:
+    """Checkpoint folders sharing one vocabulary, run eagerly as one ensemble (averaged probabilities)."""
+    from pocketmt.export.pipeline import eager_translator
+    from pocketmt.export.training.ensemble_search import EnsembleStepModel
+
+    for target in targets:
+        if not (Path(target) / "config.json").is_file() or (Path(target) / "manifest.json").is_file():
+            raise InputError(f"an ensemble takes Hugging Face checkpoint folders: {target} is not one")
+    first = Path(targets[0])
+    for target in targets[1:]:
+        for name in ("source.spm", "target.spm", "vocab.json"):
+            if (Path(target) / name).read_bytes() != (first / name).read_bytes():
+                raise InputError(f"ensemble members must share one vocabulary: {target}/{name} differs")
+    translators = [eager_translator(t) for t in targets]
+    translator = translators[0]
+    translator.model = EnsembleStepModel([t.model for t in translators])  # type: ignore[assignment]
+    return translator
+
+
 def open_translator(target: str | Path, backend: str | None) -> Translator:
     """A bundle folder runs on its backend; a Hugging Face checkpoint folder runs eagerly in PyTorch."""
     path = Path(target)

@@ -46,21 +46,13 @@ def test_distill_caches_teacher_outputs_and_trains_a_student(tiny_model_dir: Pat
     assert "teacher translating 150 sentences (beam 2)" in first.stderr
     cached = (out / ".distill" / "teacher" / "00000.txt").read_text().splitlines()
     assert len(cached) == 150
-    # the cache holds the teacher's beam search output
-    from transformers import MarianMTModel, MarianTokenizer
+    # the cache holds the teacher's beam search output: the runtime's search (docs/decoding.md)
+    from pocketmt.export.pipeline import eager_translator
+    from pocketmt.runtime.translator import TranslateOptions
 
-    model, tok = (
-        MarianMTModel.from_pretrained(str(tiny_model_dir)),
-        MarianTokenizer.from_pretrained(str(tiny_model_dir)),
-    )
-    gen = model.generate(
-        **tok([train[0]], return_tensors="pt"),
-        num_beams=2,
-        do_sample=False,
-        max_new_tokens=40,
-        bad_words_ids=[[model.config.pad_token_id]],
-    )
-    assert cached[0] == tok.decode(gen[0], skip_special_tokens=True)
+    teacher = eager_translator(tiny_model_dir)
+    first = teacher.translate(train[:3], TranslateOptions(beam_size=2))
+    assert cached[:3] == [t.text for t in first]
     # mixed with the originals: twice the pairs
     assert len((out / ".distill" / "train.src").read_text().splitlines()) == 300
     assert (out / "model.safetensors").is_file()
@@ -68,3 +60,10 @@ def test_distill_caches_teacher_outputs_and_trains_a_student(tiny_model_dir: Pat
     assert second.returncode == 0
     assert "teacher translations found in the cache" in second.stderr
     assert "training already finished" in second.stderr
+    # another teacher set must not reuse this cache
+    other = argv[:]
+    other[other.index("--teacher") : other.index("--teacher")] = ["--teacher", str(tiny_model_dir)]
+    third = subprocess.run(other, capture_output=True, text=True, timeout=600)
+    assert third.returncode != 0
+    assert "holds outputs of other teachers" in third.stderr
+    assert "Traceback" not in third.stderr

@@ -1,14 +1,18 @@
 """``pocketmt distill``: sequence-level knowledge distillation (Kim and Rush, 2016).
 
-The teacher translates the training sources with beam search, in length-sorted
-batches; its outputs are cached on disk in fixed chunks written atomically, so
-a killed run re-translates at most one chunk. The student is then trained by
+The teacher (one checkpoint, or an ensemble of checkpoints that share a
+vocabulary) translates the training sources with the beam search of
+``docs/decoding.md``, in length-sorted batches (``ensemble_search``); its outputs
+are cached on disk in fixed chunks written atomically, so a killed run
+re-translates at most one chunk. The cache records which teachers and beam made
+it and is refused for any other. The student is then trained by
 ``pocketmt train``'s trainer on (source, teacher output) pairs, optionally
 mixed with the original pairs.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,49 +20,77 @@ from pathlib import Path
 from typing import Any
 
 from pocketmt.export.corpus import read_lines, read_parallel
-from pocketmt.export.training.batch_translate import translate_lines
+from pocketmt.export.training.ensemble_search import ensemble_translate_lines
 from pocketmt.export.training.trainer import TrainConfig, lang_of, train_model
+from pocketmt.runtime.errors import InputError
 
 CHUNK = 1024
 
 
 @dataclass(frozen=True)
 class DistillConfig:
-    teacher: str
+    teachers: tuple[str, ...]  # one checkpoint, or an ensemble sharing one vocabulary
     train: TrainConfig  # src/tgt are the original pairs; out is the student folder
     beam: int = 4
     batch_sentences: int = 64
     mix_original: bool = False
 
 
-def _load_teacher(path: str) -> tuple[Any, Any]:
+def _load_teachers(paths: tuple[str, ...]) -> tuple[list[Any], Any]:
+    import torch
     from transformers import MarianMTModel
 
     from pocketmt.runtime.tokenizer import MarianTokenizer
 
-    folder = Path(path)
-    model = MarianMTModel.from_pretrained(str(folder)).eval()
-    tok = MarianTokenizer(folder / "source.spm", folder / "target.spm", folder / "vocab.json")
-    return model, tok
+    first = Path(paths[0])
+    for path in paths[1:]:
+        for name in ("source.spm", "target.spm", "vocab.json"):
+            if (Path(path) / name).read_bytes() != (first / name).read_bytes():
+                raise InputError(f"ensemble teachers must share one vocabulary: {path}/{name} differs")
+    models = [MarianMTModel.from_pretrained(p, dtype=torch.float32).eval() for p in paths]
+    tok = MarianTokenizer(first / "source.spm", first / "target.spm", first / "vocab.json")
+    return models, tok
+
+
+def _check_cache_origin(cache: Path, teachers: tuple[str, ...], beam: int) -> None:
+    """The cache belongs to one teacher set and beam; another set must not reuse its outputs."""
+    origin = {"teachers": [str(Path(t).resolve()) for t in teachers], "beam": beam}
+    path = cache / "teachers.json"
+    if path.is_file():
+        if json.loads(path.read_text()) != origin:
+            raise InputError(
+                f"{cache} holds outputs of other teachers or another beam; remove it to re-translate"
+            )
+    elif any(cache.glob("*.txt")):
+        raise InputError(f"{cache} holds outputs of unknown teachers; remove it to re-translate")
+    else:
+        path.write_text(json.dumps(origin, indent=1) + "\n")
 
 
 def teacher_translations(
-    teacher: str, sources: list[str], cache: Path, beam: int, batch: int, say: Callable[[str], None]
+    teachers: tuple[str, ...],
+    sources: list[str],
+    cache: Path,
+    beam: int,
+    batch: int,
+    say: Callable[[str], None],
 ) -> list[str]:
     """The teacher's beam outputs for ``sources``, cached chunk by chunk in ``cache``."""
     from tqdm import tqdm
 
     cache.mkdir(parents=True, exist_ok=True)
+    _check_cache_origin(cache, teachers, beam)
     chunks = range(0, len(sources), CHUNK)
     missing = [c for c in chunks if not (cache / f"{c // CHUNK:05d}.txt").is_file()]
     if missing:
+        who = "teacher" if len(teachers) == 1 else f"ensemble of {len(teachers)} teachers"
         say(
-            f"teacher translating {len(sources)} sentences (beam {beam}); {len(missing)} of {len(chunks)} chunks to do"
+            f"{who} translating {len(sources)} sentences (beam {beam}); {len(missing)} of {len(chunks)} chunks to do"
         )
-        model, tok = _load_teacher(teacher)
+        models, tok = _load_teachers(teachers)
         for c in tqdm(missing, desc="teacher", unit="chunk", file=sys.stderr, mininterval=5.0):
             part = sources[c : c + CHUNK]
-            lines = translate_lines(model, tok, part, beam, batch, 256)
+            lines = ensemble_translate_lines(models, tok, part, beam, batch, 256)
             path = cache / f"{c // CHUNK:05d}.txt"
             tmp = path.with_suffix(".tmp")
             tmp.write_text("\n".join(line.replace("\n", " ") for line in lines) + "\n", encoding="utf-8")
@@ -79,7 +111,7 @@ def distill(cfg: DistillConfig, say: Callable[[str], None] | None = None) -> dic
     work = student / ".distill"
     sources, originals = read_parallel(cfg.train.src, cfg.train.tgt)
     distilled = teacher_translations(
-        cfg.teacher, sources, work / "teacher", cfg.beam, cfg.batch_sentences, say
+        cfg.teachers, sources, work / "teacher", cfg.beam, cfg.batch_sentences, say
     )
     src_lines, tgt_lines = list(sources), list(distilled)
     if cfg.mix_original:

@@ -1,0 +1,201 @@
+"""Batched beam search over an ensemble of Marian checkpoints, for a teacher's distillation outputs.
+
+Each sentence follows ``docs/decoding.md`` section 5 exactly as ``runtime.beam_search`` does (same
+candidate order, same EOS rule, same stopping and length normalisation); what differs is only that
+many sentences step together and that every step's log-probabilities are the ensemble's:
+``log(mean_m p_m)`` over the members (all members must share one vocabulary). With one member this
+is the runtime's search, batched. Finished sentences leave the batch, so a batch costs as much as its
+live rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from pocketmt.runtime.beam_search import NEG_INF, Hypothesis, SearchConfig, length_normalize, top_candidates
+
+
+@dataclass
+class _Sentence:
+    """Search state of one sentence (section 5), its beam rows living in the batch."""
+
+    beam_scores: np.ndarray
+    beam_tokens: list[list[int]]
+    finished: list[Hypothesis] = field(default_factory=list)
+    done: bool = False
+
+
+class _Member:
+    """One model's encoder output and decoder cache for the live rows."""
+
+    def __init__(self, model: Any, ids: torch.Tensor, mask: torch.Tensor, rows: int) -> None:
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+        self.model = model
+        enc = model.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        self.enc = enc.repeat_interleave(rows, dim=0)
+        self.mask = mask.repeat_interleave(rows, dim=0)
+        self.cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+
+    def log_probs(self, last: torch.Tensor) -> torch.Tensor:
+        out = self.model.model.decoder(
+            input_ids=last[:, None],
+            encoder_hidden_states=self.enc,
+            encoder_attention_mask=self.mask,
+            cache=self.cache,
+            use_cache=True,
+        )
+        logits = self.model.lm_head(out.last_hidden_state[:, -1]) + self.model.final_logits_bias
+        return torch.log_softmax(logits.float(), dim=-1)
+
+    def select(self, rows: torch.Tensor) -> None:
+        self.enc = self.enc.index_select(0, rows)
+        self.mask = self.mask.index_select(0, rows)
+        self.cache.reorder_cache(rows)
+
+
+class EnsembleStepModel:
+    """The runtime's ``StepModel`` over several members (section 5 runs unchanged on top): each step
+    returns ``log(mean_m p_m)``, computed as ``ensemble_log_probs`` does. Used by ``pocketmt eval``
+    to score a teacher ensemble with exactly the search a bundle runs."""
+
+    def __init__(self, members: list[Any]) -> None:
+        self.members = members
+
+    @property
+    def encode_seconds(self) -> float:
+        return sum(float(m.encode_seconds) for m in self.members)
+
+    @property
+    def step_seconds(self) -> float:
+        return sum(float(m.step_seconds) for m in self.members)
+
+    @property
+    def steps(self) -> int:
+        return int(self.members[0].steps)
+
+    def start(self, source_ids: list[int], rows: int) -> None:
+        for m in self.members:
+            m.start(source_ids, rows)
+
+    def step(self, tokens: list[int]) -> np.ndarray:
+        parts = [torch.from_numpy(np.asarray(m.step(tokens), np.float32)) for m in self.members]
+        return ensemble_log_probs(parts).numpy().astype(np.float32)
+
+    def reorder(self, parents: list[int]) -> None:
+        for m in self.members:
+            m.reorder(parents)
+
+
+def ensemble_log_probs(parts: list[torch.Tensor]) -> torch.Tensor:
+    """``log(mean(exp(lp)))`` over members; one member passes through unchanged."""
+    if len(parts) == 1:
+        return parts[0]
+    return torch.logsumexp(torch.stack(parts), dim=0) - math.log(len(parts))
+
+
+def _mask(log_probs: np.ndarray, t: int, cfg: SearchConfig) -> np.ndarray:
+    if cfg.banned_ids:
+        log_probs[:, list(cfg.banned_ids)] = NEG_INF
+    if cfg.forced_eos and t == cfg.max_new_tokens - 1:
+        eos = log_probs[:, cfg.eos_id].copy()
+        log_probs[:, :] = NEG_INF
+        log_probs[:, cfg.eos_id] = eos
+    return log_probs
+
+
+@torch.no_grad()
+def search_batch(
+    models: list[Any], sources: list[list[int]], pad_id: int, cfg: SearchConfig
+) -> list[Hypothesis]:
+    """Best hypothesis per source (ids with EOS), searched together by all ``models``."""
+    k = cfg.beam_size
+    width = max(len(s) for s in sources)
+    ids = torch.tensor([s + [pad_id] * (width - len(s)) for s in sources])
+    mask = (ids != pad_id).long()
+    members = [_Member(m, ids, mask, k) for m in models]
+    sentences = [
+        _Sentence(np.asarray([0.0] + [NEG_INF] * (k - 1), np.float32), [[] for _ in range(k)])
+        for _ in sources
+    ]
+    live = list(range(len(sources)))  # sentence index of each block of k rows, in batch order
+    for t in range(cfg.max_new_tokens):
+        last = torch.tensor(
+            [toks[-1] if toks else cfg.start_id for b in live for toks in sentences[b].beam_tokens]
+        )
+        lp = ensemble_log_probs([m.log_probs(last) for m in members]).numpy()
+        lp = _mask(lp.astype(np.float32, copy=True), t, cfg)
+        keep_rows: list[int] = []
+        still: list[int] = []
+        for block, b in enumerate(live):
+            s = sentences[b]
+            scores = (s.beam_scores[:, None] + lp[block * k : (block + 1) * k]).astype(np.float32)
+            next_rows: list[tuple[int, int, np.float32]] = []
+            for rank, (row, token, score) in enumerate(top_candidates(scores, 2 * k)):
+                if token == cfg.eos_id:
+                    if rank < k:
+                        toks = s.beam_tokens[row] + [token]
+                        norm = length_normalize(float(score), len(toks), cfg.length_penalty)
+                        s.finished.append(Hypothesis(toks, float(score), norm, True))
+                else:
+                    next_rows.append((row, token, score))
+                if len(next_rows) == k:
+                    break
+            if len(s.finished) >= k or not next_rows or t == cfg.max_new_tokens - 1:
+                if t == cfg.max_new_tokens - 1 and len(s.finished) < k:
+                    for row, token, score in next_rows[: k - len(s.finished)]:
+                        toks = s.beam_tokens[row] + [token]
+                        norm = length_normalize(float(score), len(toks), cfg.length_penalty)
+                        s.finished.append(Hypothesis(toks, float(score), norm, False))
+                s.done = True
+                continue
+            while len(next_rows) < k:
+                row, token, _ = next_rows[0]
+                next_rows.append((row, token, NEG_INF))
+            keep_rows.extend(block * k + row for row, _, _ in next_rows)
+            s.beam_tokens = [s.beam_tokens[row] + [token] for row, token, _ in next_rows]
+            s.beam_scores = np.asarray([score for _, _, score in next_rows], dtype=np.float32)
+            still.append(b)
+        if not still:
+            break
+        rows = torch.tensor(keep_rows)
+        for m in members:
+            m.select(rows)
+        live = still
+    out = []
+    for s in sentences:
+        best = s.finished[0]
+        for hyp in s.finished[1:]:
+            if hyp.normalized > best.normalized:
+                best = hyp
+        out.append(best)
+    return out
+
+
+def ensemble_translate_lines(
+    models: list[Any], tok: Any, lines: list[str], beam: int, batch: int, max_len: int
+) -> list[str]:
+    """Translate in length-sorted batches; output order follows ``lines``."""
+    for m in models:
+        m.eval()
+    encoded = [tok.encode(s)[:max_len] for s in lines]
+    order = sorted(range(len(lines)), key=lambda i: len(encoded[i]))
+    out = [""] * len(lines)
+    for start in range(0, len(order), batch):
+        idx = order[start : start + batch]
+        width = max(len(encoded[i]) for i in idx)
+        cfg = SearchConfig(
+            beam_size=beam,
+            max_new_tokens=int(width * 1.5) + 10,
+            eos_id=tok.eos_id,
+            start_id=tok.pad_id,
+            banned_ids=(tok.pad_id,),
+        )
+        for i, hyp in zip(idx, search_batch(models, [encoded[i] for i in idx], tok.pad_id, cfg), strict=True):
+            out[i] = tok.decode(hyp.tokens)
+    return out
