@@ -6,9 +6,18 @@ work on many sentences at once.)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
+
+
+def length_sorted_batches(encoded: list[list[int]], batch: int) -> Iterator[tuple[list[int], int]]:
+    """Indices of ``encoded`` in batches of similar length, each with its longest length."""
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    for start in range(0, len(order), batch):
+        idx = order[start : start + batch]
+        yield idx, max(len(encoded[i]) for i in idx)
 
 
 @torch.no_grad()
@@ -19,11 +28,8 @@ def translate_lines(model: Any, tok: Any, lines: list[str], beam: int, batch: in
     device = next(model.parameters()).device
     pad = tok.pad_id
     encoded = [tok.encode(s)[:max_len] for s in lines]
-    order = sorted(range(len(lines)), key=lambda i: len(encoded[i]))
     out = [""] * len(lines)
-    for start in range(0, len(order), batch):
-        idx = order[start : start + batch]
-        width = max(len(encoded[i]) for i in idx)
+    for idx, width in length_sorted_batches(encoded, batch):
         ids = torch.tensor([encoded[i] + [pad] * (width - len(encoded[i])) for i in idx], device=device)
         gen = model.generate(
             input_ids=ids,

@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from pocketmt.runtime.beam_search import NEG_INF, Hypothesis, SearchConfig, length_normalize, top_candidates
+from pocketmt.export.training.batch_translate import length_sorted_batches
+from pocketmt.runtime.beam_search import (
+    NEG_INF,
+    Hypothesis,
+    SearchConfig,
+    length_normalize,
+    mask_log_probs,
+    top_candidates,
+)
 
 
 @dataclass
@@ -99,16 +107,6 @@ def ensemble_log_probs(parts: list[torch.Tensor]) -> torch.Tensor:
     return torch.logsumexp(torch.stack(parts), dim=0) - math.log(len(parts))
 
 
-def _mask(log_probs: np.ndarray, t: int, cfg: SearchConfig) -> np.ndarray:
-    if cfg.banned_ids:
-        log_probs[:, list(cfg.banned_ids)] = NEG_INF
-    if cfg.forced_eos and t == cfg.max_new_tokens - 1:
-        eos = log_probs[:, cfg.eos_id].copy()
-        log_probs[:, :] = NEG_INF
-        log_probs[:, cfg.eos_id] = eos
-    return log_probs
-
-
 @torch.no_grad()
 def search_batch(
     models: list[Any], sources: list[list[int]], pad_id: int, cfg: SearchConfig
@@ -129,7 +127,7 @@ def search_batch(
             [toks[-1] if toks else cfg.start_id for b in live for toks in sentences[b].beam_tokens]
         )
         lp = ensemble_log_probs([m.log_probs(last) for m in members]).numpy()
-        lp = _mask(lp.astype(np.float32, copy=True), t, cfg)
+        lp = mask_log_probs(lp.astype(np.float32), t, cfg)
         keep_rows: list[int] = []
         still: list[int] = []
         for block, b in enumerate(live):
@@ -184,11 +182,8 @@ def ensemble_translate_lines(
     for m in models:
         m.eval()
     encoded = [tok.encode(s)[:max_len] for s in lines]
-    order = sorted(range(len(lines)), key=lambda i: len(encoded[i]))
     out = [""] * len(lines)
-    for start in range(0, len(order), batch):
-        idx = order[start : start + batch]
-        width = max(len(encoded[i]) for i in idx)
+    for idx, width in length_sorted_batches(encoded, batch):
         cfg = SearchConfig(
             beam_size=beam,
             max_new_tokens=int(width * 1.5) + 10,
