@@ -90,6 +90,48 @@ def top_candidates(scores: F32, count: int) -> list[tuple[int, int, np.float32]]
     return [(int(i) // vocab, int(i) % vocab, flat[i]) for i in order if np.isfinite(flat[i])]
 
 
+def advance_beam(
+    scores: F32, beam_tokens: list[list[int]], finished: list[Hypothesis], t: int, cfg: SearchConfig
+) -> list[tuple[int, int, np.float32]] | None:
+    """Sections 5.2-5.5 for one sentence at step ``t``: appends what finishes to ``finished`` and
+    returns the k (parent row, token, score) of the next beam, or None when the search stops."""
+    k = cfg.beam_size
+    next_rows: list[tuple[int, int, np.float32]] = []
+    for rank, (row, token, score) in enumerate(top_candidates(scores, 2 * k)):
+        if token == cfg.eos_id:
+            # 5.3: an EOS candidate finishes only if it ranks within the beam
+            if rank < k:
+                toks = beam_tokens[row] + [token]
+                norm = length_normalize(float(score), len(toks), cfg.length_penalty)
+                finished.append(Hypothesis(toks, float(score), norm, True))
+        else:
+            next_rows.append((row, token, score))
+        if len(next_rows) == k:
+            break
+    # 5.4: stop when the beam has k finished hypotheses, nothing is left, or at the length limit
+    if len(finished) >= k or not next_rows or t == cfg.max_new_tokens - 1:
+        if t == cfg.max_new_tokens - 1 and len(finished) < k:
+            for row, token, score in next_rows[: k - len(finished)]:
+                toks = beam_tokens[row] + [token]
+                norm = length_normalize(float(score), len(toks), cfg.length_penalty)
+                finished.append(Hypothesis(toks, float(score), norm, False))
+        return None
+    # 5.5: fewer than k survivors (tiny vocabularies): pad with dead rows
+    while len(next_rows) < k:
+        row, token, _ = next_rows[0]
+        next_rows.append((row, token, NEG_INF))
+    return next_rows
+
+
+def best_finished(finished: list[Hypothesis]) -> Hypothesis:
+    """5.6: best normalized score; ties go to the hypothesis that finished first."""
+    best = finished[0]
+    for hyp in finished[1:]:
+        if hyp.normalized > best.normalized:
+            best = hyp
+    return best
+
+
 def beam_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) -> Hypothesis:
     """Section 5."""
     k = cfg.beam_size
@@ -105,37 +147,11 @@ def beam_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) -> H
         last = [toks[-1] if toks else cfg.start_id for toks in beam_tokens]
         log_probs = mask_log_probs(model.step(last), t, cfg)
         scores = (beam_scores[:, None] + log_probs).astype(np.float32)
-        next_rows: list[tuple[int, int, np.float32]] = []
-        for rank, (row, token, score) in enumerate(top_candidates(scores, 2 * k)):
-            if token == cfg.eos_id:
-                # 5.3: an EOS candidate finishes only if it ranks within the beam
-                if rank < k:
-                    toks = beam_tokens[row] + [token]
-                    norm = length_normalize(float(score), len(toks), cfg.length_penalty)
-                    finished.append(Hypothesis(toks, float(score), norm, True))
-            else:
-                next_rows.append((row, token, score))
-            if len(next_rows) == k:
-                break
-        # 5.4: stop when the beam has k finished hypotheses, nothing is left, or at the length limit
-        if len(finished) >= k or not next_rows or t == cfg.max_new_tokens - 1:
-            if t == cfg.max_new_tokens - 1 and len(finished) < k:
-                for row, token, score in next_rows[: k - len(finished)]:
-                    toks = beam_tokens[row] + [token]
-                    norm = length_normalize(float(score), len(toks), cfg.length_penalty)
-                    finished.append(Hypothesis(toks, float(score), norm, False))
+        next_rows = advance_beam(scores, beam_tokens, finished, t, cfg)
+        if next_rows is None:
             break
-        # 5.5: fewer than k survivors (tiny vocabularies): pad with dead rows
-        while len(next_rows) < k:
-            row, token, _ = next_rows[0]
-            next_rows.append((row, token, NEG_INF))
         parents = [row for row, _, _ in next_rows]
         model.reorder(parents)
         beam_tokens = [beam_tokens[row] + [token] for row, token, _ in next_rows]
         beam_scores = np.asarray([s for _, _, s in next_rows], dtype=np.float32)
-    # 5.6: best normalized score; ties go to the hypothesis that finished first
-    best = finished[0]
-    for hyp in finished[1:]:
-        if hyp.normalized > best.normalized:
-            best = hyp
-    return best
+    return best_finished(finished)

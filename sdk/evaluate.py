@@ -51,16 +51,12 @@ class EvalResult:
 def open_ensemble(targets: Sequence[str | Path]) -> Translator:
     """Checkpoint folders sharing one vocabulary, run eagerly as one ensemble (averaged probabilities)."""
     from pocketmt.export.pipeline import eager_translator
-    from pocketmt.export.training.ensemble_search import EnsembleStepModel
+    from pocketmt.export.training.ensemble_search import EnsembleStepModel, check_shared_vocabulary
 
     for target in targets:
         if not (Path(target) / "config.json").is_file() or (Path(target) / "manifest.json").is_file():
             raise InputError(f"an ensemble takes Hugging Face checkpoint folders: {target} is not one")
-    first = Path(targets[0])
-    for target in targets[1:]:
-        for name in ("source.spm", "target.spm", "vocab.json"):
-            if (Path(target) / name).read_bytes() != (first / name).read_bytes():
-                raise InputError(f"ensemble members must share one vocabulary: {target}/{name} differs")
+    check_shared_vocabulary([Path(t) for t in targets])
     translators = [eager_translator(t) for t in targets]
     translator = translators[0]
     translator.model = EnsembleStepModel([t.model for t in translators])  # type: ignore[assignment]

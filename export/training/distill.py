@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketmt.export.corpus import read_lines, read_parallel
-from pocketmt.export.training.ensemble_search import ensemble_translate_lines
+from pocketmt.export.training.ensemble_search import check_shared_vocabulary, ensemble_translate_lines
 from pocketmt.export.training.trainer import TrainConfig, lang_of, train_model
 from pocketmt.runtime.errors import InputError
 
@@ -43,10 +43,7 @@ def _load_teachers(paths: tuple[str, ...]) -> tuple[list[Any], Any]:
     from pocketmt.runtime.tokenizer import MarianTokenizer
 
     first = Path(paths[0])
-    for path in paths[1:]:
-        for name in ("source.spm", "target.spm", "vocab.json"):
-            if (Path(path) / name).read_bytes() != (first / name).read_bytes():
-                raise InputError(f"ensemble teachers must share one vocabulary: {path}/{name} differs")
+    check_shared_vocabulary([Path(p) for p in paths])
     models = [MarianMTModel.from_pretrained(p, dtype=torch.float32).eval() for p in paths]
     tok = MarianTokenizer(first / "source.spm", first / "target.spm", first / "vocab.json")
     return models, tok

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,11 @@ from pocketmt.runtime.beam_search import (
     NEG_INF,
     Hypothesis,
     SearchConfig,
-    length_normalize,
+    advance_beam,
+    best_finished,
     mask_log_probs,
-    top_candidates,
 )
+from pocketmt.runtime.errors import InputError
 
 
 @dataclass
@@ -35,7 +37,17 @@ class _Sentence:
     beam_scores: np.ndarray
     beam_tokens: list[list[int]]
     finished: list[Hypothesis] = field(default_factory=list)
-    done: bool = False
+
+
+VOCABULARY_FILES = ("source.spm", "target.spm", "vocab.json")
+
+
+def check_shared_vocabulary(folders: list[Path]) -> None:
+    """Ensemble members average probabilities over ids, so their tokenizer files must be identical."""
+    for folder in folders[1:]:
+        for name in VOCABULARY_FILES:
+            if (folder / name).read_bytes() != (folders[0] / name).read_bytes():
+                raise InputError(f"ensemble members must share one vocabulary: {folder / name} differs")
 
 
 class _Member:
@@ -133,28 +145,9 @@ def search_batch(
         for block, b in enumerate(live):
             s = sentences[b]
             scores = (s.beam_scores[:, None] + lp[block * k : (block + 1) * k]).astype(np.float32)
-            next_rows: list[tuple[int, int, np.float32]] = []
-            for rank, (row, token, score) in enumerate(top_candidates(scores, 2 * k)):
-                if token == cfg.eos_id:
-                    if rank < k:
-                        toks = s.beam_tokens[row] + [token]
-                        norm = length_normalize(float(score), len(toks), cfg.length_penalty)
-                        s.finished.append(Hypothesis(toks, float(score), norm, True))
-                else:
-                    next_rows.append((row, token, score))
-                if len(next_rows) == k:
-                    break
-            if len(s.finished) >= k or not next_rows or t == cfg.max_new_tokens - 1:
-                if t == cfg.max_new_tokens - 1 and len(s.finished) < k:
-                    for row, token, score in next_rows[: k - len(s.finished)]:
-                        toks = s.beam_tokens[row] + [token]
-                        norm = length_normalize(float(score), len(toks), cfg.length_penalty)
-                        s.finished.append(Hypothesis(toks, float(score), norm, False))
-                s.done = True
+            next_rows = advance_beam(scores, s.beam_tokens, s.finished, t, cfg)
+            if next_rows is None:
                 continue
-            while len(next_rows) < k:
-                row, token, _ = next_rows[0]
-                next_rows.append((row, token, NEG_INF))
             keep_rows.extend(block * k + row for row, _, _ in next_rows)
             s.beam_tokens = [s.beam_tokens[row] + [token] for row, token, _ in next_rows]
             s.beam_scores = np.asarray([score for _, _, score in next_rows], dtype=np.float32)
@@ -165,14 +158,7 @@ def search_batch(
         for m in members:
             m.select(rows)
         live = still
-    out = []
-    for s in sentences:
-        best = s.finished[0]
-        for hyp in s.finished[1:]:
-            if hyp.normalized > best.normalized:
-                best = hyp
-        out.append(best)
-    return out
+    return [best_finished(s.finished) for s in sentences]
 
 
 def ensemble_translate_lines(
