@@ -2,7 +2,7 @@
 
     python benchmarks/model_table.py --src ../shared/data/multi30k/test_2016_flickr.en.gz \
         --ref ../shared/data/multi30k/test_2016_flickr.de.gz \
-        --model teacher=runs/teacher-en-de --model student=runs/student-en-de ... [--beam 4] [--backend onnx]
+        --model teacher=models/teacher-en-de --model student=models/student-en-de ... [--beam 4] [--backend onnx]
 
 Each ``--model NAME=FOLDER`` is a bundle folder, or a Hugging Face checkpoint folder that is exported
 to a bundle first (cached in ``--work``, with ``--weights``); either way the numbers are measured on the
