@@ -27,6 +27,11 @@ PRESETS: dict[str, Arch] = {
     ),
     # deep encoder, shallow decoder, narrow: the shipped student
     "student": Arch(d_model=256, encoder_layers=6, decoder_layers=2, heads=4, ffn_dim=1024, vocab_size=8000),
+    # the same shape with a narrower feed-forward block (7.8M parameters, under the 8.4M "base"
+    # teacher): the de->en student, sized so all committed checkpoints stay under the 80 MB budget
+    "student-small": Arch(
+        d_model=256, encoder_layers=6, decoder_layers=2, heads=4, ffn_dim=768, vocab_size=8000
+    ),
     # the plain baseline the issue quotes (d=256, 4+3)
     "base": Arch(d_model=256, encoder_layers=4, decoder_layers=3, heads=4, ffn_dim=1024, vocab_size=8000),
     # teacher: wider and deeper than the student
