@@ -74,6 +74,21 @@ def greedy_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) ->
     )
 
 
+def score_tokens(model: StepModel, source_ids: list[int], tokens: list[int], cfg: SearchConfig) -> Hypothesis:
+    """Section 7: the score this model gives a fixed token sequence (forced decoding, masks applied)."""
+    model.start(source_ids, rows=1)
+    score = np.float32(0.0)
+    last = cfg.start_id
+    for t, token in enumerate(tokens):
+        log_probs = mask_log_probs(model.step([last]), t, cfg)[0]
+        score = np.float32(score + log_probs[token])
+        last = token
+    finished = bool(tokens) and tokens[-1] == cfg.eos_id
+    return Hypothesis(
+        list(tokens), float(score), length_normalize(float(score), len(tokens), cfg.length_penalty), finished
+    )
+
+
 def top_candidates(scores: F32, count: int) -> list[tuple[int, int, np.float32]]:
     """Section 5.2: the ``count`` best finite (row, token, score), best first.
 

@@ -451,7 +451,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for backend in backends:
         translator = Translator(bundle, bundle.resolve_backend(backend), check_integrity=False)
         result = replay(translator, samples)
-        if result.ok:
+        if result.ok and result.ties:
+            print(
+                f"{backend}: {result.samples} reference samples replayed, tokens identical except "
+                f"{len(result.ties)} near-tie(s) this CPU breaks the other way: {result.ties[0]}"
+            )
+        elif result.ok:
             print(f"{backend}: {result.samples} reference samples replayed, tokens identical")
         else:
             failed = True
