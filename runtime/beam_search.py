@@ -54,6 +54,14 @@ def mask_log_probs(log_probs: F32, t: int, cfg: SearchConfig) -> F32:
     return out
 
 
+def single_row_hypothesis(tokens: list[int], score: np.float32, cfg: SearchConfig) -> Hypothesis:
+    """The result of one row decoded to its end: finished when it ends with EOS."""
+    finished = bool(tokens) and tokens[-1] == cfg.eos_id
+    return Hypothesis(
+        tokens, float(score), length_normalize(float(score), len(tokens), cfg.length_penalty), finished
+    )
+
+
 def greedy_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) -> Hypothesis:
     """Section 4."""
     model.start(source_ids, rows=1)
@@ -68,10 +76,7 @@ def greedy_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) ->
         last = best
         if best == cfg.eos_id:
             break
-    finished = bool(tokens) and tokens[-1] == cfg.eos_id
-    return Hypothesis(
-        tokens, float(score), length_normalize(float(score), len(tokens), cfg.length_penalty), finished
-    )
+    return single_row_hypothesis(tokens, score, cfg)
 
 
 def score_tokens(model: StepModel, source_ids: list[int], tokens: list[int], cfg: SearchConfig) -> Hypothesis:
@@ -83,10 +88,7 @@ def score_tokens(model: StepModel, source_ids: list[int], tokens: list[int], cfg
         log_probs = mask_log_probs(model.step([last]), t, cfg)[0]
         score = np.float32(score + log_probs[token])
         last = token
-    finished = bool(tokens) and tokens[-1] == cfg.eos_id
-    return Hypothesis(
-        list(tokens), float(score), length_normalize(float(score), len(tokens), cfg.length_penalty), finished
-    )
+    return single_row_hypothesis(list(tokens), score, cfg)
 
 
 def top_candidates(scores: F32, count: int) -> list[tuple[int, int, np.float32]]:
