@@ -451,13 +451,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for backend in backends:
         translator = Translator(bundle, bundle.resolve_backend(backend), check_integrity=False)
         result = replay(translator, samples)
-        if result.ok and result.ties:
-            print(
-                f"{backend}: {result.samples} reference samples replayed, tokens identical except "
-                f"{len(result.ties)} near-tie(s) this CPU breaks the other way: {result.ties[0]}"
+        if result.ok:
+            ties = (
+                f" except {len(result.ties)} near-tie(s) this CPU breaks the other way: {result.ties[0]}"
+                if result.ties
+                else ""
             )
-        elif result.ok:
-            print(f"{backend}: {result.samples} reference samples replayed, tokens identical")
+            print(f"{backend}: {result.samples} reference samples replayed, tokens identical{ties}")
         else:
             failed = True
             print(f"{backend}: FAILED, {len(result.mismatches)} mismatches: {result.mismatches[0]}")
