@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The project's test command: the Python suite (which includes the Java engine's parity tests against the
+# Python runtime), then the Java engine's own JUnit suite; the last line counts both.
+#   scripts/test.sh [pytest args...]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p out
+python -m pytest -q --junitxml=out/pytest.xml "$@"
+py_rc=$?
+android-demo/engine/build.sh test | tee out/java-tests.log
+java_rc=${PIPESTATUS[0]}
+python - out/pytest.xml out/java-tests.log <<'PY'
+import re, sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+try:
+    for s in ET.parse(sys.argv[1]).getroot().iter("testsuite"):
+        t, f = int(s.get("tests", 0)), int(s.get("failures", 0)) + int(s.get("errors", 0))
+        k = int(s.get("skipped", 0))
+        passed, failed, skipped = passed + t - f - k, failed + f, skipped + k
+except (OSError, ET.ParseError):
+    failed += 1  # pytest wrote no report: count it as a failure
+java = re.findall(r"^java: (\d+) passed, (\d+) failed, (\d+) skipped$", open(sys.argv[2]).read(), re.M)
+if java:
+    passed, failed, skipped = passed + int(java[-1][0]), failed + int(java[-1][1]), skipped + int(java[-1][2])
+else:
+    failed += 1  # the Java suite did not run to its summary
+print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
+PY
+[ "$py_rc" -eq 0 ] && [ "$java_rc" -eq 0 ]
