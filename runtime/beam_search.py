@@ -150,10 +150,16 @@ def best_finished(finished: list[Hypothesis]) -> Hypothesis:
 
 
 def beam_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) -> Hypothesis:
-    """Section 5."""
-    k = cfg.beam_size
-    if k == 1:
+    """Section 5; ``K = 1`` takes section 4's loop, which section 5 reduces to (the tests check that
+    equality against ``section5_search`` with one row)."""
+    if cfg.beam_size == 1:
         return greedy_search(model, source_ids, cfg)
+    return section5_search(model, source_ids, cfg)
+
+
+def section5_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) -> Hypothesis:
+    """Section 5 for any ``K``, one included (no greedy shortcut)."""
+    k = cfg.beam_size
     model.start(source_ids, rows=k)
     # 5.1: row 0 is the only live hypothesis at first; the others wait at -inf
     beam_scores = np.full((k,), NEG_INF, dtype=np.float32)

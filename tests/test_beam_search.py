@@ -6,7 +6,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocketmt.runtime.beam_search import SearchConfig, beam_search, greedy_search, length_normalize
+from pocketmt.runtime.beam_search import (
+    SearchConfig,
+    beam_search,
+    greedy_search,
+    length_normalize,
+    section5_search,
+)
 from tests.fake_step import TableStepModel, log_softmax
 
 EOS, START, PAD = 0, 5, 5
@@ -106,6 +112,22 @@ def test_eos_outside_the_top_k_candidates_does_not_finish() -> None:
     assert hyp.tokens == [1, 0]
 
 
+def test_eos_beyond_the_beam_is_ignored_with_several_live_rows() -> None:
+    # Step 1 ranks [2 EOS] (finished), [1 3], [1 EOS], [2 4]. [1 EOS] ranks 2 >= K: ignored, so only one
+    # hypothesis has finished and the search goes on to [1 3 EOS] (normalized -0.43 against [2 EOS]'s
+    # -0.51). Were [1 EOS] taken, two would have finished at step 1 and [2 EOS] would be returned.
+    tables = {
+        (): {1: 0.5, 2: 0.4, 0: 0.1},
+        (1,): {3: 0.55, 0: 0.45},
+        (2,): {0: 0.9, 4: 0.1},
+        (1, 3): {0: 0.99, 4: 0.01},
+    }
+    model = TableStepModel(V, lambda p: lp(tables.get(p, {0: 0.5, 4: 0.5})))
+    hyp = beam_search(model, [1], cfg(beam_size=2, max_new_tokens=6))
+    assert hyp.tokens == [1, 3, 0]
+    assert model.calls == 3
+
+
 def test_length_penalty_prefers_longer_with_higher_alpha() -> None:
     # short: EOS at once, p=0.4; long: 3 then EOS, p=0.5*0.7=0.35 (lower total, higher per token)
     def table(prefix: tuple[int, ...]) -> np.ndarray:
@@ -184,5 +206,6 @@ def test_search_invariants_on_random_models(
         total = np.float32(total + table(tuple(hyp.tokens[:i]))[tok])
     assert np.isclose(hyp.score, total, atol=1e-4)
     assert np.isclose(hyp.normalized, length_normalize(hyp.score, len(hyp.tokens), alpha), atol=1e-5)
-    if beam == 1:
-        assert hyp.tokens == greedy_search(TableStepModel(V, table), [1], c).tokens
+    if beam == 1:  # section 4 is section 5 with one row: two separate loops, one result
+        general = section5_search(TableStepModel(V, table), [1], c)
+        assert (general.tokens, general.score, general.finished) == (hyp.tokens, hyp.score, hyp.finished)
