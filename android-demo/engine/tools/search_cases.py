@@ -1,0 +1,219 @@
+"""Expected results of the Python search on seeded random log-prob tables, for the Java replay test.
+
+Run from the repository root (the venv active):
+    python android-demo/engine/tools/search_cases.py
+It writes android-demo/engine/src/test/resources/org/pocketmt/engine/search/search_cases.json. Each case
+holds every row the Python search asked its table for (a prefix of generated tokens -> V float32 log-probs,
+as the bits of each float in hex), so Java replays the same model without reproducing numpy's generator:
+a Java search that asks for a prefix Python never asked for has already diverged. Also written: CPython's
+iteration order of frozensets of (constraint, alternative, matched) triples, which decides which alternative
+is recorded when two partial matches of one constraint complete together (see ConstraintState.java).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from pocketmt.runtime.beam_search import SearchConfig, beam_search, greedy_search, score_tokens
+from pocketmt.runtime.constrained_search import constrained_beam_search
+from pocketmt.runtime.constraints import Constraint, ConstraintState
+
+OUT = Path("android-demo/engine/src/test/resources/org/pocketmt/engine/search/search_cases.json")
+CASES = 400
+
+
+def f32_hex(x: float) -> str:
+    return struct.pack(">f", np.float32(x)).hex()
+
+
+class RecordingTable:
+    """A step model whose rows are random per prefix (fixed once drawn) and recorded for the replay."""
+
+    def __init__(self, rng: random.Random, vocab: int, style: str) -> None:
+        self.rng, self.vocab, self.style = rng, vocab, style
+        self.rows: dict[tuple[int, ...], np.ndarray] = {}
+        self.prefixes: list[tuple[int, ...]] = []
+        self.fresh = True
+
+    def row(self, prefix: tuple[int, ...]) -> np.ndarray:
+        if prefix not in self.rows:
+            x = np.asarray([self.rng.gauss(0, 2) for _ in range(self.vocab)], dtype=np.float64)
+            if self.style == "coarse":  # few distinct values: many exact ties in scores
+                x = np.round(x)
+            out = (x - x.max() - np.log(np.exp(x - x.max()).sum())).astype(np.float32)
+            if self.style == "coarse":
+                out = np.round(out * 2).astype(np.float32) / np.float32(2)
+            self.rows[prefix] = out
+        return self.rows[prefix]
+
+    def start(self, source_ids: list[int], rows: int) -> None:
+        self.prefixes = [()] * rows
+        self.fresh = True
+
+    def step(self, tokens: list[int]) -> np.ndarray:
+        if not self.fresh:
+            self.prefixes = [p + (t,) for p, t in zip(self.prefixes, tokens, strict=True)]
+        self.fresh = False
+        return np.stack([self.row(p) for p in self.prefixes])
+
+    def reorder(self, parents: list[int]) -> None:
+        self.prefixes = [self.prefixes[r] for r in parents]
+
+
+def random_constraints(rng: random.Random, vocab: int, eos: int, pad: int) -> list[Constraint]:
+    ids = [i for i in range(vocab) if i not in (eos, pad)]
+    out = []
+    for _ in range(rng.randint(1, 3)):
+        alts: list[tuple[int, ...]] = []
+        for _ in range(rng.randint(1, 3)):
+            if alts and rng.random() < 0.3:  # a proper suffix of another alternative: order-sensitive
+                longer = max(alts, key=len)
+                alt = longer[1:] if len(longer) > 1 else (rng.choice(ids),) + longer
+            else:
+                alt = tuple(rng.choice(ids) for _ in range(rng.randint(1, 3)))
+            if alt and alt not in alts:
+                alts.append(alt)
+        proposed = tuple(a == 0 or rng.random() < 0.7 for a in range(len(alts)))
+        out.append(Constraint(tuple(alts), f"c{len(out)}", proposed if rng.random() < 0.5 else ()))
+    return out
+
+
+def reversed_advance(self, token, constraints, continues_word=False, after_word=False):
+    """ConstraintState.advance visiting the old partial triples in the reverse of the frozenset's order."""
+    met = list(self.met)
+    if continues_word:
+        for c in self.just_met:
+            met[c] = 0
+    partial = set()
+    candidates = list(reversed(list(self.partial))) + [
+        (c, a, 0)
+        for c, con in enumerate(constraints)
+        if not met[c]
+        for a in range(len(con.alternatives))
+        if not (after_word and not con.may_propose(a))
+    ]
+    completed = set()
+    for c, a, k in candidates:
+        if met[c] or c in completed or constraints[c].alternatives[a][k] != token:
+            continue
+        if k + 1 == len(constraints[c].alternatives[a]):
+            met[c] = a + 1
+            completed.add(c)
+        else:
+            partial.add((c, a, k + 1))
+    return ConstraintState(tuple(met), frozenset(p for p in partial if not met[p[0]]), frozenset(completed))
+
+
+def order_sensitive(model, cfg, cons, continuations, ends, expected) -> bool:
+    """Would visiting the partial triples in another order change this case's result?"""
+    original = ConstraintState.advance
+    ConstraintState.advance = reversed_advance
+    try:
+        other = constrained_beam_search(model, [1, 0], cfg, cons, frozenset(continuations), frozenset(ends))
+    finally:
+        ConstraintState.advance = original
+    return hyp_json(other) != expected
+
+
+def hyp_json(hyp) -> dict:
+    return {
+        "tokens": hyp.tokens,
+        "score": f32_hex(hyp.score),
+        "normalized": f32_hex(hyp.normalized),
+        "finished": hyp.finished,
+        "met": hyp.extra.get("met"),
+        "dropped": hyp.extra.get("constraints_dropped"),
+    }
+
+
+def one_case(index: int) -> dict:
+    rng = random.Random(index)
+    vocab = rng.randint(4, 9)
+    eos, pad = 0, vocab - 1
+    kind = ["beam", "beam", "constrained", "constrained", "constrained", "score"][index % 6]
+    k = rng.randint(1, 4)
+    cfg = SearchConfig(
+        beam_size=k,
+        max_new_tokens=rng.randint(1, 9),
+        eos_id=eos,
+        start_id=pad,
+        banned_ids=(pad,) if rng.random() < 0.8 else (),
+        length_penalty=rng.choice([0.0, 1.0, 1.0, 0.6, 1.3]),
+        forced_eos=rng.random() < 0.6,
+    )
+    model = RecordingTable(rng, vocab, rng.choice(["fine", "coarse"]))
+    case: dict = {
+        "kind": kind,
+        "vocab": vocab,
+        "config": {
+            "beam": k,
+            "max_new": cfg.max_new_tokens,
+            "eos": eos,
+            "start": pad,
+            "banned": list(cfg.banned_ids),
+            "alpha": cfg.length_penalty,
+            "forced_eos": cfg.forced_eos,
+        },
+    }
+    if kind == "beam":
+        hyp = beam_search(model, [1, eos], cfg)
+    elif kind == "score":
+        tokens = [rng.randrange(vocab) for _ in range(rng.randint(0, cfg.max_new_tokens))]
+        case["score_tokens"] = tokens
+        hyp = score_tokens(model, [1, eos], tokens, cfg)
+    else:
+        cons = random_constraints(rng, vocab, eos, pad)
+        continuations = sorted(i for i in range(vocab) if i not in (eos, pad) and rng.random() < 0.3)
+        ends = sorted(i for i in range(vocab) if i not in (eos, pad) and rng.random() < 0.5)
+        case["constraints"] = [
+            {"alternatives": [list(a) for a in c.alternatives], "proposed": list(c.proposed)} for c in cons
+        ]
+        case["continuations"], case["word_ends"] = continuations, ends
+        hyp = constrained_beam_search(model, [1, eos], cfg, cons, frozenset(continuations), frozenset(ends))
+        case["order_sensitive"] = order_sensitive(model, cfg, cons, continuations, ends, hyp_json(hyp))
+    case["expected"] = hyp_json(hyp)
+    case["table"] = {
+        ",".join(map(str, p)): "".join(f32_hex(x) for x in row) for p, row in sorted(model.rows.items())
+    }
+    return case
+
+
+def frozenset_orders(count: int) -> list[dict]:
+    """What ConstraintState.advance builds: ``set()`` filled by ``add`` in visit order, then a frozenset of it."""
+    rng = random.Random(12345)
+    out = []
+    for _ in range(count):
+        triples: list[tuple[int, int, int]] = []
+        for _ in range(rng.randint(1, 40)):
+            t = (rng.randint(0, 6), rng.randint(0, 5), rng.randint(1, 5))
+            if t not in triples:
+                triples.append(t)
+        built: set[tuple[int, int, int]] = set()
+        for t in triples:
+            built.add(t)
+        frozen = frozenset(p for p in built)
+        out.append({"added": [list(t) for t in triples], "order": [list(t) for t in frozen]})
+    return out
+
+
+def main() -> None:
+    assert sys.version_info[:2] == (3, 11), "the frozenset orders are CPython 3.11's"
+    assert ConstraintState.start(1).met == (0,)
+    cases = [one_case(i) for i in range(CASES)]
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    data = {"python": sys.version.split()[0], "cases": cases, "frozenset_orders": frozenset_orders(300)}
+    OUT.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    kinds = {k: sum(c["kind"] == k for c in cases) for k in ("beam", "score", "constrained")}
+    dropped = sum(bool(c["expected"]["dropped"]) for c in cases)
+    sensitive = sum(bool(c.get("order_sensitive")) for c in cases)
+    print(f"wrote {OUT}: {len(cases)} cases {kinds}, {dropped} with constraints dropped, {sensitive} order-sensitive")
+
+
+if __name__ == "__main__":
+    main()
