@@ -135,11 +135,9 @@ final class SentencePieceProcessor {
 
     /**
      * Best segmentation of {@code norm}: for each end byte position e, [2e] is where its last piece
-     * starts and [2e+1] the piece id (unk for an unknown character). The arithmetic follows the
-     * library's types so ties and near-ties resolve identically: a piece's score is added to the
-     * float path score in double (the user-defined bonus is a double expression), compared against
-     * the stored float and stored as float; the unknown-character score is added in float. The first
-     * candidate found keeps a tie.
+     * starts and [2e+1] the piece id (unk for an unknown character). Scores add in float, as in the
+     * sentencepiece 0.2.3 build the runtime uses (summing in double instead flips exact ties, seen in
+     * the parity test), and the first candidate found keeps a tie.
      */
     private int[] viterbi(byte[] norm) {
         int size = norm.length;
@@ -159,13 +157,13 @@ final class SentencePieceProcessor {
                     return;
                 }
                 // user-defined symbols get a bonus that makes them always win
-                double score = t == SentencePieceModel.USER_DEFINED
-                        ? (double) (length * maxScore) - 0.1
+                float score = t == SentencePieceModel.USER_DEFINED
+                        ? length * maxScore - 0.1f
                         : model.pieces.get(id).score();
-                double candidate = score + here;
+                float candidate = score + here;
                 int end = from + length;
                 if (back[2 * end] == -1 || candidate > best[end]) {
-                    best[end] = (float) candidate;
+                    best[end] = candidate;
                     back[2 * end] = from;
                     back[2 * end + 1] = id;
                 }
