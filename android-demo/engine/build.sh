@@ -11,11 +11,17 @@ for jar in "$JSON_JAR"; do
   [ -f "$jar" ] || { echo "pocketmt-java: $jar not found (apt-get install libandroid-json-java)" >&2; exit 2; }
 done
 command -v javac >/dev/null || { echo "pocketmt-java: javac not found (install OpenJDK 17)" >&2; exit 2; }
+mkdir -p build
+# several shells (engineers, tests, the pocketmt-java launcher) may build at once: one at a time, and
+# the jar is replaced by a rename, so a JVM already running the old jar keeps reading a whole file
+exec 9>build/.lock
+flock 9
 rm -rf build/classes && mkdir -p build/classes
 find src/main/java -name '*.java' > build/sources.txt
 javac --release 17 -encoding UTF-8 -Xlint:-options -d build/classes -cp "$JSON_JAR" @build/sources.txt
 [ -d src/main/resources ] && cp -r src/main/resources/. build/classes/
-jar --create --file build/pocketmt-engine.jar -C build/classes .
+jar --create --file build/pocketmt-engine.jar.tmp -C build/classes .
+mv -f build/pocketmt-engine.jar.tmp build/pocketmt-engine.jar
 if [ "${1:-}" = test ]; then
   [ -f "$JUNIT_JAR" ] || { echo "pocketmt-java: $JUNIT_JAR not found (apt-get install junit5)" >&2; exit 2; }
   rm -rf build/test-classes build/test-reports && mkdir -p build/test-classes
