@@ -3,10 +3,14 @@ package org.pocketmt.engine.pipe;
 import java.util.ArrayList;
 import org.pocketmt.engine.search.Step;
 
-/** Passes every call to a real step and keeps its answers in a {@link Recording}. */
-public final class RecordingStep implements Step {
+/**
+ * Passes every call to a real step and keeps its answers in a {@link Recording} until {@link #stop}
+ * (a beam step of a real vocabulary is 128 KB: record one pass, not every timed one).
+ */
+public final class RecordingStep implements Step, AutoCloseable {
     private final Step inner;
     private final Recording recording;
+    private boolean recordingOn = true;
 
     public RecordingStep(Step inner) {
         this.inner = inner;
@@ -17,16 +21,32 @@ public final class RecordingStep implements Step {
         return recording;
     }
 
+    /** From now on only pass calls through. */
+    public void stop() {
+        recordingOn = false;
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (inner instanceof AutoCloseable c) {
+            c.close();
+        }
+    }
+
     @Override
     public void start(int[] sourceIds, int rows) {
         inner.start(sourceIds, rows);
-        recording.sessions.add(new Recording.Session(sourceIds.clone(), rows, new ArrayList<>()));
+        if (recordingOn) {
+            recording.sessions.add(new Recording.Session(sourceIds.clone(), rows, new ArrayList<>()));
+        }
     }
 
     @Override
     public float[] step(int[] tokens) {
         float[] logProbs = inner.step(tokens);
-        current().steps().add(new Recording.StepCall(tokens.clone(), logProbs.clone()));
+        if (recordingOn) {
+            current().steps().add(new Recording.StepCall(tokens.clone(), logProbs.clone()));
+        }
         return logProbs;
     }
 

@@ -46,7 +46,8 @@ public final class ReplayStep implements Step {
             throw new IllegalStateException("replay step " + (stepIndex - 1) + " of session " + session
                     + " asks for other tokens than the recorded run");
         }
-        return call.logProbs(); // shared, not copied: the searches only read it, and a copy would be timed
+        // a copy: a search may mask its rows in place, and a real model hands out a fresh buffer too
+        return call.logProbs().clone();
     }
 
     @Override

@@ -1,0 +1,32 @@
+package org.pocketmt.engine;
+
+import java.util.List;
+
+/**
+ * The result of {@link Translator#translate}: the fields of {@code Translation} in
+ * runtime/translator.py. {@code tokenIds} are the generated target ids of every piece in order (EOS
+ * included where a piece finished); {@code score} is the mean of the pieces' length-normalised
+ * log-probabilities (docs/decoding.md, section 3).
+ */
+public record Translation(
+        String source,
+        String text,
+        int[] tokenIds,
+        double score,
+        boolean finished,
+        int segments,
+        List<String> warnings,
+        List<TermResult> terms,
+        boolean constraintsDropped,
+        Timings timings) {
+    public Translation {
+        tokenIds = tokenIds.clone();
+        warnings = List.copyOf(warnings);
+        terms = List.copyOf(terms);
+    }
+
+    @Override
+    public int[] tokenIds() {
+        return tokenIds.clone();
+    }
+}
