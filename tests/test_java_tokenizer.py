@@ -8,12 +8,15 @@ word-end id sets, and Python's isalnum/isspace over every code point.
 
 Run alone: ``pytest tests/test_java_tokenizer.py -q -rP`` (``-rP`` shows the parity counts).
 Regenerate the isalnum table after a Python/Unicode upgrade:
-``python tests/test_java_tokenizer.py --write-isalnum``.
+``python tests/test_java_tokenizer.py --write-isalnum``; the two tiny models the Java unit tests and
+this test also use (user-defined symbols, no byte fallback, other whitespace options):
+``python tests/test_java_tokenizer.py --write-tiny-models``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -29,10 +32,31 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ROOT / "android-demo" / "engine"
 JSON_JAR = Path("/usr/share/java/com.android.json.jar")
 ISALNUM_TABLE = ENGINE / "src/main/resources/org/pocketmt/engine/tokenizer/python-isalnum.txt"
+TINY_MODELS = ENGINE / "src/test/resources/org/pocketmt/engine/tokenizer"
+# options the built-in bundles do not exercise: user-defined symbols and merged unknowns without
+# byte fallback, no whitespace squeezing; byte fallback with a whitespace suffix and a control symbol
+TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "tiny-udf": {
+        "user_defined_symbols": ["<sep>", "foo"],
+        "byte_fallback": False,
+        "add_dummy_prefix": True,
+        "remove_extra_whitespaces": False,
+        "vocab_size": 120,
+    },
+    "tiny-bytes": {
+        "byte_fallback": True,
+        "add_dummy_prefix": False,
+        "remove_extra_whitespaces": True,
+        "treat_whitespace_as_suffix": True,
+        "control_symbols": ["<ctl>"],
+        "vocab_size": 400,
+    },
+}
 BUNDLES = ["en-de", "de-en"]
-STRINGS_PER_BUNDLE = 10_000
-RANDOM_ID_SEQUENCES = 3_000
-SEED = 20261201
+# more (and another seed) for a longer soak: POCKETMT_JAVA_TOKENIZER_STRINGS=100000 POCKETMT_JAVA_TOKENIZER_SEED=7
+STRINGS_PER_BUNDLE = int(os.environ.get("POCKETMT_JAVA_TOKENIZER_STRINGS", "10000"))
+RANDOM_ID_SEQUENCES = max(3_000, STRINGS_PER_BUNDLE // 3)
+SEED = int(os.environ.get("POCKETMT_JAVA_TOKENIZER_SEED", "20261201"))
 
 # ---------------------------------------------------------------- the random strings
 
@@ -191,7 +215,7 @@ def run_tool(classpath: str, bundle: Path, requests: list[dict[str, Any]]) -> li
     """All requests through one TokenizeTool process; one answer per request, in order."""
     lines = "".join(json.dumps(r) + "\n" for r in requests)
     proc = subprocess.run(
-        ["java", "-Xss16m", "-cp", classpath, "org.pocketmt.engine.tokenizer.TokenizeTool", str(bundle)],
+        ["java", "-cp", classpath, "org.pocketmt.engine.tokenizer.TokenizeTool", str(bundle)],
         input=lines.encode("utf-8"),
         capture_output=True,
         timeout=300,
@@ -287,8 +311,82 @@ def write_isalnum_table() -> None:
     ISALNUM_TABLE.write_text("\n".join(lines) + "\n", "utf-8")
 
 
+def write_tiny_models() -> None:
+    import io
+
+    import sentencepiece as spm
+
+    rng = random.Random(1)
+    words = "the quick brown fox jumps over lazy dog Straße über Größe привет мир γειά σου foo bar baz <sep> 12 345 6789"
+    lines = [" ".join(rng.choice(words.split()) for _ in range(rng.randint(3, 12))) for _ in range(400)]
+    for name, options in TINY_MODEL_OPTIONS.items():
+        model = io.BytesIO()
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_writer=model,
+            model_type="unigram",
+            normalization_rule_name="identity",  # nmt_nfkc's 240 KB charsmap is tested on the bundles
+            hard_vocab_limit=False,
+            character_coverage=1.0,
+            minloglevel=2,
+            **options,
+        )
+        (TINY_MODELS / f"{name}.spm").write_bytes(model.getvalue())
+
+
+def tiny_bundle(name: str, into: Path) -> Path:
+    """A directory TokenizeTool can load: the tiny model with a vocab.json of its own piece ids."""
+    import sentencepiece as spm
+
+    into.mkdir()
+    shutil.copy(TINY_MODELS / f"{name}.spm", into / "source.spm")
+    sp = spm.SentencePieceProcessor(model_file=str(into / "source.spm"))
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    tokenizer = {"kind": "marian-sentencepiece", "source_spm": "source.spm", "target_spm": "source.spm"}
+    (into / "vocab.json").write_text(json.dumps(vocab), "utf-8")
+    (into / "manifest.json").write_text(
+        json.dumps({"tokenizer": {**tokenizer, "vocab": "vocab.json"}}), "utf-8"
+    )
+    return into
+
+
+@pytest.mark.parametrize("name", list(TINY_MODEL_OPTIONS))
+def test_java_tokenizer_matches_python_on_tiny_models(
+    name: str, engine_classpath: str, tmp_path: Path
+) -> None:
+    from pocketmt.runtime.tokenizer import MarianTokenizer
+
+    d = tiny_bundle(name, tmp_path / name)
+    py = MarianTokenizer(d / "source.spm", d / "source.spm", d / "vocab.json")
+    words = [p.strip("\u2581") for p in py.piece_to_id if p.strip("\u2581")] + [
+        "<sep>",
+        "foo",
+        "<ctl>",
+        "<0x41>",
+    ]
+    texts = random_strings(3000, SEED + 11, words)
+    id_seqs = random_id_sequences(1000, SEED + 13, len(py.piece_to_id), [py.unk_id, py.eos_id, py.pad_id])
+    py_ids = [py.encode(t) for t in texts]
+    requests: list[dict[str, Any]] = [{"encode": t} for t in texts]
+    requests += [{"decode": ids} for ids in py_ids + id_seqs]
+    requests += [{"source_text": ids} for ids in id_seqs]
+    answers = iter(run_tool(engine_classpath, d, requests))
+
+    parity = Parity(name)
+    for text in texts:
+        parity.check("encode pieces", text, py.pieces(text), next(answers).get("pieces"))
+    for ids in py_ids + id_seqs:
+        parity.check("decode", ids, py.decode(ids), next(answers).get("text"))
+    for ids in id_seqs:
+        parity.check("source_text", ids, py.source_text(ids), next(answers).get("text"))
+    print(parity.report())
+    assert not parity.examples, parity.report() + "\nfirst differences:\n" + "\n".join(parity.examples)
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write-isalnum"]:
         write_isalnum_table()
+    elif sys.argv[1:] == ["--write-tiny-models"]:
+        write_tiny_models()
     else:
-        sys.exit(f"usage: {sys.argv[0]} --write-isalnum")
+        sys.exit(f"usage: {sys.argv[0]} --write-isalnum | --write-tiny-models")

@@ -240,19 +240,19 @@ final class SentencePieceProcessor {
         }
     }
 
+    private static final String HEX = "0123456789ABCDEF";
+
+    /** {@code <0xXX>} with upper-case hex, as the library names byte pieces (no locale involved). */
     private static String bytePiece(int b) {
-        return String.format("<0x%02X>", b);
+        return "<0x" + HEX.charAt(b >>> 4) + HEX.charAt(b & 15) + ">";
     }
 
-    /** The byte of a {@code <0xXX>} piece (upper-case hex, as the library writes them), -1 otherwise. */
+    /** The byte of a {@code <0xXX>} piece (upper-case ASCII hex only, as the library writes them), -1 otherwise. */
     static int byteOf(String piece) {
         if (piece.length() != 6 || !piece.startsWith("<0x") || piece.charAt(5) != '>') {
             return -1;
         }
-        int hi = Character.digit(piece.charAt(3), 16), lo = Character.digit(piece.charAt(4), 16);
-        if (hi < 0 || lo < 0 || Character.isLowerCase(piece.charAt(3)) || Character.isLowerCase(piece.charAt(4))) {
-            return -1;
-        }
-        return hi * 16 + lo;
+        int hi = HEX.indexOf(piece.charAt(3)), lo = HEX.indexOf(piece.charAt(4));
+        return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
     }
 }
