@@ -1,0 +1,4 @@
+// COMPILE-ONLY STUB of the Android SDK class of this name (signatures from developer.android.com), never shipped.
+package android.os;
+
+public final class Bundle {}

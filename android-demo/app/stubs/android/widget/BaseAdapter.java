@@ -1,0 +1,6 @@
+// COMPILE-ONLY STUB of the Android SDK class of this name (signatures from developer.android.com), never shipped.
+package android.widget;
+
+public abstract class BaseAdapter implements SpinnerAdapter {
+    public void notifyDataSetChanged() {}
+}

@@ -1,0 +1,8 @@
+// COMPILE-ONLY STUB of the Android SDK class of this name (signatures from developer.android.com), never shipped.
+package android.widget;
+
+public class CheckBox extends CompoundButton {
+    public CheckBox(android.content.Context context) {
+        super(context);
+    }
+}
