@@ -15,10 +15,12 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Function;
 import org.json.JSONArray;
 import org.json.JSONException;
 import org.json.JSONObject;
 import org.pocketmt.engine.PocketMtException;
+import org.pocketmt.engine.StepFactory;
 import org.pocketmt.engine.TermResult;
 import org.pocketmt.engine.TranslateOptions;
 import org.pocketmt.engine.Translation;
@@ -44,17 +46,19 @@ public final class Main {
     private final PrintStream out;
     private final PrintStream err;
     private final InputStream in;
+    private final Function<String, StepFactory> steps; // backend -> model; tests put a fake model here
 
-    Main(PrintStream out, PrintStream err, InputStream in) {
+    Main(PrintStream out, PrintStream err, InputStream in, Function<String, StepFactory> steps) {
         this.out = out;
         this.err = err;
         this.in = in;
+        this.steps = steps;
     }
 
     public static void main(String[] argv) {
         PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), false, StandardCharsets.UTF_8);
         PrintStream err = new PrintStream(new FileOutputStream(FileDescriptor.err), true, StandardCharsets.UTF_8);
-        int code = new Main(out, err, System.in).run(Arrays.asList(argv));
+        int code = new Main(out, err, System.in, PipeStepFactory::new).run(Arrays.asList(argv));
         out.flush();
         System.exit(code);
     }
@@ -118,7 +122,7 @@ public final class Main {
     }
 
     private int translate(Args args) throws PocketMtException, GlossaryException {
-        try (Translator translator = Translator.open(bundlePath(args), new PipeStepFactory(args.backend), args.backend)) {
+        try (Translator translator = Translator.open(bundlePath(args), steps.apply(args.backend), args.backend)) {
             TranslateOptions options = options(args);
             translator.searchConfig(options); // reject bad options before any work
             if (args.glossary != null) {
