@@ -1,0 +1,208 @@
+"""Expected results of the Python glossary, segmenter and term-constraint code, for the Java replay test.
+
+Run from the repository root (the venv active):
+    python android-demo/engine/tools/glossary_cases.py
+It writes android-demo/engine/src/test/resources/org/pocketmt/engine/glossary/glossary_cases.json: glossary
+files (as bytes) with the terms, warnings or error message ``load_glossary`` gives; texts with the matches
+and words; texts with their segments; terms with the constraint ``term_constraint`` builds over a small fake
+target tokenizer; and strings with their ``repr``. Paths in messages are written as ``{dir}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import tempfile
+from pathlib import Path
+
+from pocketmt.runtime.errors import InputError
+from pocketmt.runtime.glossary import Glossary, Term, load_glossary, words
+from pocketmt.runtime.segment import segment
+from pocketmt.runtime.term_constraints import term_constraint
+
+OUT = Path("android-demo/engine/src/test/resources/org/pocketmt/engine/glossary/glossary_cases.json")
+
+TBX_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
+FILES: list[tuple[str, bytes, str]] = [  # name, content, on_conflict
+    ("a.tsv", b"source\ttarget\n# a comment\ntreatment\tBehandlung\tTherapie|Versorgung\tmed\n", "error"),
+    ("b.tsv", "ok\tgut\nbroken line without tab\n".encode(), "error"),
+    ("c.tsv", b"ok\tgut\n\tnothing\n", "error"),
+    ("d.tsv", b"ok\t \n", "error"),
+    ("e.tsv", b"ok\tgut\nOK\tschlecht\n", "error"),
+    ("e.tsv", b"ok\tgut\nOK\tschlecht\n", "first"),
+    ("e.tsv", b"ok\tgut\nOK\tschlecht\n", "last"),
+    ("e.tsv", b"ok\tgut\n", "sometimes"),
+    ("f.tsv", b"ok\tgut\nbad\t\xff\n", "error"),
+    ("g.tsv", b"\xef\xbb\xbfok\tgut\nx\ty\nbad\t\xc3\n", "error"),
+    ("h.tsv", b"\xef\xbb\xbfa\tb\n\n\r\n  \t \n#c\td\nStra\xc3\x9fe\tstreet | road |\t\tnote \n", "error"),
+    ("i.tsv", b"a\tb\rc\td\n", "error"),
+    ("j.tsv", b'"quoted\ttab"\t"say ""hi"""\n"multi\nline"\tx\nq"x"\ty\n"a"b\tc\n', "error"),
+    ("k.tsv", b'a\t"unterminated\nstill', "error"),
+    ("l.tsv", "".join(f"w{i}\tt{i}\nW{i}\tu{i}\n" for i in range(8)).encode(), "error"),
+    ("m.tsv", b"cat\tKatze\nCAT\tkatze\ncat\tKatze\n--\tdash\n", "error"),
+    ("n.tsv", "\u00a0nbsp\u00a0\t\u2003Ziel\u3000\nx\x1c\ty\x1f\n".encode(), "error"),
+    ("o.tsv", b"source\ttarget\nsource\ttarget\n", "error"),
+    ("p.tsv", b"SOURCE \t Target\nonly\n", "error"),
+    ("q.tsv", ("x\t" + "y" * 70 + "\n" + "\u00e9" * 70 + "\n").encode(), "error"),
+    ("r.tsv", b"it's\t\"q\"\nit's\t'no'\n", "error"),
+    ("a.csv", b'"heart attack","Herzinfarkt"\n', "error"),
+    ("b.csv", b"source,target\nkidney,Niere|Nieren,Nierchen,organ\nbad line\n", "error"),
+    ("c.csv", b'a,"b,c",d\n', "error"),
+    ("A.TSV", b"x\ty\n", "error"),
+    ("noext", b"x\ty\n", "error"),
+    ("a.tbx", (TBX_HEAD + '<tbx><text><body><termEntry>'
+               '<langSet xml:lang="en"><tig><term>kidney</term></tig></langSet>'
+               '<langSet xml:lang="de"><tig><term>Niere</term></tig><tig><term>Nieren</term></tig></langSet>'
+               '</termEntry></body></text></tbx>').encode(), "error"),
+    ("b.tbx", (TBX_HEAD + '<!DOCTYPE martif SYSTEM "TBXcoreStructV02.dtd"><martif><text><body>'
+               '<termEntry><langSet xml:lang="EN-us"><ntig><termGrp><term> liver </term></termGrp></ntig></langSet>'
+               '<langSet lang="de"><tig><term>Leber<sub>x</sub>tail</term></tig><tig><term>  </term></tig></langSet></termEntry>'
+               '<termEntry><langSet xml:lang="en"><tig><term>a &amp; b</term></tig><tig><term>c</term></tig></langSet>'
+               '<langSet xml:lang="de"><tig><term><![CDATA[A & B]]></term></tig><tig><term>A &amp; B</term></tig></langSet></termEntry>'
+               '</body></text></martif>').encode(), "error"),
+    ("c.tbx", (TBX_HEAD + '<tbx xmlns="urn:iso:std:iso:30042:ed-2"><text><body><conceptEntry>'
+               '<langSec xml:lang="en"><termSec><term>nope</term></termSec></langSec>'
+               '<langSet xml:lang="en"><termSec><term>heart</term></termSec></langSet>'
+               '<langSet xml:lang="de"><termSec><term>Herz</term></termSec></langSet>'
+               '</conceptEntry></body></text></tbx>').encode(), "error"),
+    ("d.tbx", (TBX_HEAD + '<tbx><termEntry><langSet xml:lang="en"><tig><term>x</term></tig></langSet>'
+               '</termEntry></tbx>').encode(), "error"),
+    ("e.tbx", b'<?xml version="1.0"?><!DOCTYPE tbx [<!ENTITY e "boom">]><tbx>&e;</tbx>', "error"),
+    ("f.xml", b"<tbx><unclosed></tbx>", "error"),
+    ("a.json", json.dumps([{"en": "liver", "de": "Leber"}, {"en": "lung", "de": ["Lunge", " ", "Lunge"]}]).encode(), "error"),
+    ("b.jsonl", b'[{"en": "a", "de": "b"}]\n{oops\n', "error"),
+    ("c.jsonl", b'[{"en": "a", "de": "b"}]\n\n[{"en": "c", "de": "d"}]\n', "error"),
+    ("d.json", b'[{"en": "a", "de": 3}]', "error"),
+    ("e.json", b'[{"de": "b"}]', "error"),
+    ("f.json", b'{"en": "a", "de": "b"}\n', "error"),
+    ("g.json", b"[]", "error"),
+    ("h.json", b'[1, 2]', "error"),
+    ("i.jsonl", b'[{"en": "a", "de": "b"}]\r\n[{"en": "c", "de": "d"},]\n', "error"),
+    ("j.jsonl", b'[{"en": "a", "de": "b"}] [1]\n', "error"),
+    ("k.jsonl", b'[{"en": "a" "de": "b"}]\n', "error"),
+    ("l.jsonl", b'[{"en": "a\\q"}]\n', "error"),
+    ("m.jsonl", b'["\\u12"]\n', "error"),
+    ("n.jsonl", b'["a\x01"]\n', "error"),
+    ("o.jsonl", b'["abc\n', "error"),
+    ("p.jsonl", b'[{"en": "a", "de": null}]\n', "error"),
+    ("q.jsonl", b'[{"en": "x", "de": "y"}]\n[NaN, -Infinity, 1e5, -0.5, true, false, null, 01]\n', "error"),
+    ("r.json", '[{"en": "\u00e9t\u00e9", "de": "Sommer", "fr": "\\u00e9"}]'.encode(), "error"),
+]
+
+MATCH_ENTRIES = [
+    ("heart", "Herz"), ("heart attack", "Herzinfarkt"), ("café", "Café"), ("cat", "Katze"), ("a b", "X"),
+    ("b c d", "Y"), ("c", "Z"), ("straße", "street"), ("ǅemal", "x"), ("ﬁre", "Feuer"), ("x²", "sq"),
+    ("١٢٣", "digits"), ("Ⅻ", "twelve"), ("नमस्ते", "hello"), ("e\u0301t\u00e9", "summer"), ("ΣΊΣΥΦΟΣ", "s"),
+]
+MATCH_TEXTS = [
+    "A HEART attack at the Cafe\u0301? No: a category, a cat.", "ＣＡＦÉ", "a b c d", "STRASSE Straße strasse",
+    "DŽEMAL ǆemal", "fire FIRE ﬁre", "x2 x² X²", "١٢٣ 123", "ⅻ XII", "नमस्ते दुनिया", "été ÉTÉ", "σίσυφος ΣΊΣΥΦΟΣ",
+    "under_score heart_attack", "", "  ", "İstanbul ǰ ẞ",
+]
+SEGMENT_TEXTS = [
+    ("a b c.", 8), ("One two three. Four five! Six seven eight? Nine.", 6), ("w " * 20 + "end.", 8),
+    ("Hi. There! Ok? Done\u3002 End", 3), ("a.\u00a0b c.\x1cd e.\u2028f g.\u200bh i.\x85j", 3),
+    ("x\u2026\u3000y z\uff01\ty w\uff1f\n\nv", 3), ("it's a very long sentence with 'quotes' and \"double\" ones.", 4),
+    ("\u00e9" * 50 + " z.", 2), ("long \U0001F600 emoji sentence here with \x07 bell and more words.", 4),
+    ("a. b. c. d. e. f.", 2), ("..  . ! ?", 2), ("", 3), ("a b", 1),
+]
+REPRS = ["plain", "it's", 'say "hi"', "both ' and \"", "tab\tnl\nret\r", "\x00\x1f\x7f\x80\xa0\xad",
+         "\u2028\u200b\ufeff", "\U0001F600\U000E0001", "\\back", "é中文", "\ud800x"]
+
+
+def term_cases() -> list[dict]:
+    rng = random.Random(3)
+    pool = ["Haus", "haus", "ßtraße", "élan", "Krankenhaus", "x", "", " ", "ǆungla", "ŉ", "İstanbul",
+            "\u2009pad", "a b", "ab", "Ab", "zz top", "q"]
+
+    def pieces(text: str) -> list[str]:
+        out = []
+        for w in text.split(" "):
+            out += [("\u2581" if i == 0 else "") + w[i : i + 3] for i in range(0, len(w), 3)]
+        return out
+
+    every = sorted({p for f in pool for v in (f, f[:1].upper() + f[1:]) for p in pieces(v.strip())})
+    cases = []
+    for _ in range(150):
+        vocab = {p: i for i, p in enumerate(q for q in every if rng.random() < 0.8)}
+        if rng.random() < 0.5:
+            vocab["\u2581"] = len(vocab)
+        if rng.random() < 0.2:
+            vocab[""] = len(vocab)
+        targets = tuple(rng.choice(pool) for _ in range(rng.randint(0, 3)))
+        term = Term(rng.choice(["Haus", "it's", "x"]), targets)
+
+        class Tok:
+            piece_to_id = vocab
+
+            @staticmethod
+            def target_pieces(text: str) -> list[str]:
+                return pieces(text)
+
+        tc, warning = term_constraint(term, Tok)  # type: ignore[arg-type]
+        case: dict = {"source": term.source, "targets": list(targets), "vocab": vocab}
+        if tc is None:
+            case["warning"] = warning
+        else:
+            case["alternatives"] = [list(a) for a in tc.constraint.alternatives]
+            case["proposed"] = list(tc.constraint.proposed)
+            case["forms"] = list(tc.forms)
+        cases.append(case)
+    return cases
+
+
+def encode(text: str) -> list[int]:
+    return [len(w) + 1 for w in text.split()] + [0]
+
+
+def main() -> None:
+    files = []
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for name, content, on_conflict in FILES:
+            path = d / name
+            path.write_bytes(content)
+            case: dict = {"name": name, "content": base64.b64encode(content).decode(), "on_conflict": on_conflict}
+            try:
+                g = load_glossary(path, "en", "de", on_conflict)
+                case["terms"] = [[t.source, list(t.targets), t.note] for t in g.terms]
+                case["warnings"] = [w.replace(str(d), "{dir}") for w in g.warnings]
+            except InputError as exc:
+                case["error"] = str(exc).replace(str(d), "{dir}")
+            except Exception as exc:  # not an InputError: Python lets it through (csv.Error)
+                case["raw_error"] = str(exc)
+            files.append(case)
+        missing = d / "missing.tsv"
+        try:
+            load_glossary(missing, "en", "de")
+        except InputError as exc:
+            files.append({"name": "missing.tsv", "content": None, "on_conflict": "error",
+                          "error": str(exc).replace(str(d), "{dir}")})
+    glossary = Glossary.from_terms([Term(s, (t,)) for s, t in MATCH_ENTRIES], on_conflict="last")
+    matches = [
+        {"text": t, "words": words(t), "matches": [[m.term.source, m.start_word, m.end_word] for m in glossary.match(t)]}
+        for t in MATCH_TEXTS + [s for s, _ in MATCH_ENTRIES]
+    ]
+    segments = []
+    for text, max_len in SEGMENT_TEXTS:
+        try:
+            seg = segment(text, encode, max_len, 0)
+            segments.append({"text": text, "max_len": max_len, "pieces": seg.pieces, "texts": seg.texts,
+                             "warnings": seg.warnings})
+        except ValueError as exc:
+            segments.append({"text": text, "max_len": max_len, "error": str(exc)})
+    data = {
+        "files": files,
+        "entries": [list(e) for e in MATCH_ENTRIES],
+        "matches": matches,
+        "segments": segments,
+        "terms": term_cases(),
+        "reprs": [[s, repr(s)] for s in REPRS],
+    }
+    OUT.write_text(json.dumps(data, ensure_ascii=True, indent=None) + "\n")
+    print(f"wrote {OUT}: {len(files)} files, {len(matches)} texts, {len(segments)} segmentations, {len(data['terms'])} terms")
+
+
+if __name__ == "__main__":
+    main()
