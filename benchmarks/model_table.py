@@ -42,8 +42,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from pocketmt.evaluate import evaluate
-    from pocketmt.export.corpus import read_lines
     from pocketmt.export.pipeline import ExportOptions, export_bundle
+    from pocketmt.io.corpus import read_lines
     from pocketmt.runtime import TranslateOptions, Translator
 
     sources, refs = read_lines(args.src), read_lines(args.ref)

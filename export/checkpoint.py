@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pocketmt.export.arch import ADAPTERS
+from pocketmt.export.compression.quantize import QTensor, load_quantization
 from pocketmt.export.errors import ModelDirError
-
-TOKENIZER_FILES = ("source.spm", "target.spm", "vocab.json")
-# what a checkpoint folder written by pocketmt (train, quantize, prune) carries besides the weights
-CHECKPOINT_TOKENIZER_FILES = (*TOKENIZER_FILES, "tokenizer_config.json")
-
-
-def copy_tokenizer(source: Path, dest: Path) -> None:
-    """Copy a checkpoint's tokenizer files (those present) into ``dest``."""
-    for name in CHECKPOINT_TOKENIZER_FILES:
-        if (source / name).is_file():
-            shutil.copyfile(source / name, dest / name)
-
+from pocketmt.io.tokenizer_files import TOKENIZER_FILES
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -43,7 +33,7 @@ class QuantInfo:
     """What ``pocketmt quantize`` recorded: the policy and each tensor's codes and scales."""
 
     meta: dict[str, Any]
-    tensors: dict[str, Any]  # module name -> compression.quantize.QTensor
+    tensors: dict[str, QTensor]  # module name -> codes and scales
 
     @property
     def policy_name(self) -> str:
@@ -76,25 +66,12 @@ def read_config(path: Path) -> dict[str, Any]:
         config: dict[str, Any] = json.loads(cfg_path.read_text("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelDirError(f"{cfg_path}: not valid JSON ({exc})") from exc
-    from pocketmt.export.arch import ADAPTERS
-
     if config.get("model_type") not in ADAPTERS:
         supported = ", ".join(repr(k) for k in ADAPTERS)
         raise ModelDirError(
             f"{path}: not a Marian checkpoint (model_type is {config.get('model_type')!r}; supported: {supported})"
         )
     return config
-
-
-def bundle_tokenizer_files(path: Path) -> dict[str, str]:
-    """Manifest ``tokenizer`` names for a checkpoint: a joint vocabulary's identical source and
-    target SentencePiece models are stored once, as ``source.spm``."""
-    shared = (path / "source.spm").read_bytes() == (path / "target.spm").read_bytes()
-    return {
-        "source_spm": "source.spm",
-        "target_spm": "source.spm" if shared else "target.spm",
-        "vocab": "vocab.json",
-    }
 
 
 def validate_files(path: Path) -> None:
@@ -132,15 +109,11 @@ def load_checkpoint(name: str | Path) -> Checkpoint:
     for piece in ("<unk>", "</s>", "<pad>"):
         if piece not in vocab:
             raise ModelDirError(f"{path / 'vocab.json'}: lacks {piece}")
-    from pocketmt.export.arch import ADAPTERS
-
     try:
         model = ADAPTERS[config["model_type"]].load_model(path)
     except Exception as exc:  # corrupt weights, shape mismatch: one line for the user
         raise ModelDirError(f"{path}: cannot load the weights ({exc})") from exc
     source_lang, target_lang = read_languages(path)
-    from pocketmt.export.compression.quantize import load_quantization
-
     try:
         found = load_quantization(path)
     except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:

@@ -19,13 +19,16 @@ import numpy as np
 
 from pocketmt.export.arch import ADAPTERS
 from pocketmt.export.arch.base import StepGraphs as StepGraphsT
-from pocketmt.export.checkpoint import Checkpoint, bundle_tokenizer_files, load_checkpoint
+from pocketmt.export.checkpoint import Checkpoint, load_checkpoint
 from pocketmt.export.eager import EagerGraphs
 from pocketmt.export.errors import ExportError
 from pocketmt.export.manifest_writer import build_manifest, file_entry, file_table
 from pocketmt.export.self_check import ATOL, RTOL, compare_graphs
 from pocketmt.export.signatures import GraphShapes
 from pocketmt.export.weight_rounding import WEIGHT_FORMATS, round_weights
+from pocketmt.io.corpus import read_lines
+from pocketmt.io.tokenizer_files import bundle_tokenizer_files
+from pocketmt.runtime import translator as runtime_translator
 from pocketmt.runtime.beam_search import SearchConfig, beam_search
 from pocketmt.runtime.bundle import Bundle
 from pocketmt.runtime.manifest import MANIFEST_NAME, parse_manifest
@@ -116,8 +119,6 @@ def _reference_samples(
 def _parity_sources(tokenizer: MarianTokenizer, options: ExportOptions) -> list[list[int]]:
     """Source ids for the quantized parity check: ``parity_src`` (first 200 lines) or the reference texts."""
     if options.parity_src:
-        from pocketmt.export.corpus import read_lines
-
         texts = [t for t in read_lines(options.parity_src) if t.strip()][:PARITY_SENTENCES]
     else:
         texts = list(REFERENCE_TEXTS)
@@ -300,12 +301,10 @@ def _check_backends(
     """Exported graphs against eager. Unquantized: log-probs within tolerance and reference tokens
     identical. Quantized (``parity`` given): low-bit kernels compute with int8 activations, so the
     check is greedy tokens identical to eager on at least 95% of the parity sentences."""
-    from pocketmt.runtime.translator import load_graphs
-
     bundle = Bundle(staging, manifest)
     results: dict[str, dict[str, Any]] = {}
     for backend in manifest.backends:
-        exported = load_graphs(bundle, backend)
+        exported = runtime_translator.load_graphs(bundle, backend)  # by attribute: tests wrap it
         rows = min(2, options.beam_size) if options.beam_size > 1 else 1
         worst_lp, worst_cross, problems = compare_graphs(
             backend,

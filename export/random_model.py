@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from pocketmt.io.spm_vocab import marian_vocab, train_joint_spm, write_tokenizer
+
 WORDS = [
     "a",
     "the",
@@ -131,7 +133,6 @@ def make_random_marian(
     from transformers import MarianMTModel
 
     from pocketmt.export.arch.marian import marian_config
-    from pocketmt.export.training.spm_vocab import marian_vocab, train_joint_spm, write_tokenizer
 
     spec = spec or RandomMarianSpec()
     out = Path(folder)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.nn.utils import parametrize
+
+from pocketmt.export.compression.targets import quantizable
 
 WEIGHT_FORMATS: tuple[str, ...] = ("fp32", "fp16", "int8")
 INT8_MAX = 127
@@ -27,24 +28,6 @@ def int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     scale = torch.where(amax > 0, amax / INT8_MAX, torch.ones_like(amax))
     q = torch.clamp(torch.round(w / scale[:, None]), -INT8_MAX, INT8_MAX)
     return q.to(torch.int8), scale
-
-
-def _is_token_embedding(module: torch.nn.Module) -> bool:
-    return isinstance(module, torch.nn.Embedding) and "position" not in type(module).__name__.lower()
-
-
-def quantizable(model: torch.nn.Module) -> dict[str, list[torch.nn.Module]]:
-    """Linear and token-embedding weights, each once, keyed by the first module name that holds it,
-    with every module that shares it (the embedding is tied to the decoder input and the output)."""
-    by_param: dict[int, tuple[str, list[torch.nn.Module]]] = {}
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) or _is_token_embedding(module):
-            weight = module.weight
-            if parametrize.is_parametrized(module, "weight"):
-                weight = module.parametrizations.weight.original
-            entry = by_param.setdefault(id(weight), (name, []))
-            entry[1].append(module)
-    return {name: modules for name, modules in by_param.values()}
 
 
 @torch.no_grad()

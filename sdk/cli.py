@@ -210,7 +210,7 @@ def _require_finetune_data(args: argparse.Namespace, why: str) -> None:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from pocketmt.export.compression.quantize import needs_training, quantize_checkpoint
+    from pocketmt.export.training.quantize_checkpoint import needs_training, quantize_checkpoint
     from pocketmt.export.training.trainer import FineTuneOptions
 
     if not (Path(args.model) / "config.json").is_file():
@@ -240,8 +240,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from pocketmt.export.compression.prune import PruneTarget, prune_checkpoint, recovery_options
-    from pocketmt.export.corpus import read_parallel
+    from pocketmt.export.training.prune import PruneTarget, prune_checkpoint, recovery_options
+    from pocketmt.io.corpus import read_parallel
 
     if not (Path(args.model) / "config.json").is_file():
         raise InputError(f"not a model checkpoint folder: {args.model}")
@@ -276,7 +276,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pocketmt.export.corpus import read_lines
+    from pocketmt.io.corpus import read_lines
     from pocketmt.report import markdown, run_report
 
     src, ref = read_lines(args.src), read_lines(args.ref)
@@ -291,7 +291,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- eval
 def cmd_eval(args: argparse.Namespace) -> int:
     from pocketmt.evaluate import evaluate, open_ensemble, open_translator
-    from pocketmt.export.corpus import read_lines
+    from pocketmt.io.corpus import read_lines
     from pocketmt.runtime.translator import TranslateOptions
 
     sources, references = read_lines(args.src), read_lines(args.ref)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pocketmt.export.corpus import read_lines
+from pocketmt.io.corpus import read_lines
 from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.glossary import Term, terms_from_wmt, units
 from pocketmt.runtime.translator import TranslateOptions, Translator

@@ -19,12 +19,12 @@ from pocketmt.export.compression.quantize import (
     add_fake_quant,
     frozen_copy,
     load_quantization,
-    quantize_checkpoint,
     quantize_model,
 )
 from pocketmt.export.compression.quantizers import dequantize, quantize_tensor
 from pocketmt.export.compression.schemes import POLICIES, QuantPolicy, Rule, Scheme
 from pocketmt.export.random_model import synthetic_sentences
+from pocketmt.export.training.quantize_checkpoint import quantize_checkpoint
 from pocketmt.export.training.trainer import FineTuneOptions
 from pocketmt.runtime.packed_weights import pack_codes, unpack_codes
 
@@ -328,7 +328,7 @@ def test_quantize_cli_needs_data_for_ternary(tiny_model_dir: Path, tmp_path: Pat
 
 # ------------------------------------------------------------------ pruning
 def test_prune_shrinks_tensors_by_measured_importance(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from pocketmt.export.compression.prune import PruneTarget, prune_checkpoint
+    from pocketmt.export.training.prune import PruneTarget, prune_checkpoint
 
     pairs = [(s, s) for s in synthetic_sentences(32, seed=7)]
     before = _load(tiny_model_dir)
@@ -350,7 +350,7 @@ def test_prune_shrinks_tensors_by_measured_importance(tiny_model_dir: Path, tmp_
 def test_importance_keeps_the_neurons_that_matter(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pocketmt.export.compression.prune as prune
+    import pocketmt.export.training.prune as prune
     from pocketmt.runtime.tokenizer import MarianTokenizer
 
     tok = MarianTokenizer(

@@ -91,7 +91,7 @@ def test_onnx_only_bundle_translates_and_pte_backend_is_refused(
 
 
 def test_joint_sentencepiece_is_stored_once(tiny_bundle: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
-    from pocketmt.export.checkpoint import bundle_tokenizer_files
+    from pocketmt.io.tokenizer_files import bundle_tokenizer_files
 
     manifest = json.loads((tiny_bundle / "manifest.json").read_text())
     assert manifest["tokenizer"]["source_spm"] == manifest["tokenizer"]["target_spm"] == "source.spm"

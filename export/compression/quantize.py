@@ -1,8 +1,8 @@
-"""``pocketmt quantize``: apply a ``QuantPolicy`` to a Marian checkpoint.
+"""Apply a ``QuantPolicy`` to a model, and read and write a quantized checkpoint's files.
 
-int8 and int4 are post-training (round to nearest, symmetric). Ternary starts from the fp32
-checkpoint and fine-tunes with fake-quantized weights (straight-through estimator, BitNet b1.58's
-absmean scale), then freezes the weights to exact ``code * scale`` values.
+Post-training quantization rounds to nearest (symmetric). Quantization-aware training (ternary)
+uses ``add_fake_quant`` and ``frozen_copy`` from here and the trainer from
+``pocketmt.export.training.qat``: training depends on quantization, never the reverse.
 
 The output folder is a normal Hugging Face checkpoint (``model.safetensors`` holds the dequantized
 values, so transformers loads it unchanged) plus:
@@ -15,21 +15,17 @@ values, so transformers loads it unchanged) plus:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch.nn.utils import parametrize
 
-from pocketmt.export.checkpoint import copy_tokenizer
 from pocketmt.export.compression.quantizers import dequantize, fake_quantize, quantize_tensor
 from pocketmt.export.compression.schemes import QuantPolicy, Scheme
-from pocketmt.export.weight_rounding import quantizable
-
-if TYPE_CHECKING:
-    from pocketmt.export.training.trainer import FineTuneOptions
+from pocketmt.export.compression.targets import quantizable
+from pocketmt.io.tokenizer_files import copy_tokenizer
 
 QUANT_JSON = "quantization.json"
 QUANT_TENSORS = "quantized.safetensors"
@@ -96,12 +92,6 @@ def frozen_copy(model: torch.nn.Module, policy: QuantPolicy) -> tuple[torch.nn.M
     return plain, quantize_model(plain, policy)
 
 
-def _freeze_into(model: torch.nn.Module, policy: QuantPolicy, folder: Path) -> torch.nn.Module:
-    plain, tensors = frozen_copy(model, policy)
-    write_tensors(tensors, folder)
-    return plain
-
-
 def write_tensors(tensors: dict[str, QTensor], folder: Path) -> None:
     from safetensors.torch import save_file
 
@@ -145,42 +135,3 @@ def load_quantization(folder: Path) -> tuple[dict[str, Any], dict[str, QTensor]]
     meta = json.loads(meta_path.read_text())
     schemes = {name: Scheme(i["kind"], i["group_size"]) for name, i in meta["tensors"].items()}
     return meta, read_tensors(folder, schemes)
-
-
-def needs_training(policy: QuantPolicy) -> bool:
-    return any(r.scheme is not None and r.scheme.kind == "ternary" for r in policy.rules)
-
-
-def quantize_checkpoint(
-    model_dir: str | Path,
-    out: str | Path,
-    policy: QuantPolicy,
-    qat: FineTuneOptions | None = None,
-    say: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Quantize ``model_dir`` into ``out``; ternary policies need ``qat`` (fine-tuning data)."""
-    from pocketmt.export.arch.marian import load_model
-
-    say = say or (lambda _m: None)
-    source, target = Path(model_dir), Path(out)
-    if qat is None:
-        model = load_model(source)
-        tensors = quantize_model(model, policy)
-        save_quantized(model, tensors, policy, source, target, {"method": "post-training"})
-        return {"tensors": len(tensors), "method": "post-training"}
-    from pocketmt.export.training.trainer import Trainer
-
-    trainer = Trainer(
-        qat.train_config(target / ".qat", source),
-        say,
-        prepare=lambda m: add_fake_quant(m, policy),
-        materialize=lambda m, folder: _freeze_into(m, policy, folder),
-    )
-    progress = trainer.run()
-    # the trainer kept the best frozen model, with its codes and scales, in .qat
-    model = load_model(target / ".qat")
-    schemes = {name: scheme for name, (scheme, _) in plan(model, policy).items()}
-    tensors = read_tensors(target / ".qat", schemes)
-    how = {"method": "quantization-aware training", "qat": asdict(qat), "best": progress.get("best_epoch")}
-    save_quantized(model, tensors, policy, source, target, how)
-    return {"tensors": len(tensors), **how, "valid_bleu": progress.get("best_bleu")}

@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pocketmt.export.corpus import read_lines, read_parallel
 from pocketmt.export.training.ensemble_search import check_shared_vocabulary, ensemble_translate_lines
 from pocketmt.export.training.trainer import TrainConfig, lang_of, train_model
+from pocketmt.io.corpus import read_lines, read_parallel
 from pocketmt.runtime.errors import InputError
+from pocketmt.runtime.tokenizer import MarianTokenizer
 
 CHUNK = 1024
 
@@ -39,8 +40,6 @@ class DistillConfig:
 def _load_teachers(paths: tuple[str, ...]) -> tuple[list[Any], Any]:
     import torch
     from transformers import MarianMTModel
-
-    from pocketmt.runtime.tokenizer import MarianTokenizer
 
     first = Path(paths[0])
     check_shared_vocabulary([Path(p) for p in paths])

@@ -21,8 +21,10 @@ from typing import Any
 
 import torch
 
-from pocketmt.export.checkpoint import copy_tokenizer
-from pocketmt.export.training.trainer import FineTuneOptions
+from pocketmt.export.arch.marian import load_model
+from pocketmt.export.training.trainer import FineTuneOptions, train_model
+from pocketmt.io.tokenizer_files import copy_tokenizer
+from pocketmt.runtime.tokenizer import MarianTokenizer
 
 
 @dataclass(frozen=True)
@@ -183,9 +185,6 @@ def prune_checkpoint(
     recovery: FineTuneOptions | None = None,
     say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    from pocketmt.export.arch.marian import load_model
-    from pocketmt.runtime.tokenizer import MarianTokenizer
-
     say = say or (lambda _m: None)
     source, target_dir = Path(model_dir), Path(out)
     model = load_model(source)
@@ -201,8 +200,6 @@ def prune_checkpoint(
     model.save_pretrained(str(pruned))
     copy_tokenizer(source, pruned)
     if recovery:
-        from pocketmt.export.training.trainer import train_model
-
         say("recovery fine-tune")
         progress = train_model(recovery.train_config(target_dir, pruned), say)
         report["recovery"] = {**asdict(recovery), "valid_bleu": progress.get("best_bleu")}

@@ -24,16 +24,18 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from pocketmt.export.checkpoint import copy_tokenizer
-from pocketmt.export.corpus import read_parallel
+from pocketmt.export.arch.marian import marian_config
 from pocketmt.export.errors import ModelDirError
 from pocketmt.export.training.batch_translate import translate_lines
 from pocketmt.export.training.batches import epoch_order, make_batches
 from pocketmt.export.training.checkpointing import load, replace_folder_atomic, save_atomic
 from pocketmt.export.training.distributed import Dist, init_distributed
 from pocketmt.export.training.presets import PRESETS, Arch
-from pocketmt.export.training.spm_vocab import marian_vocab, train_joint_spm, write_tokenizer
+from pocketmt.io.corpus import read_parallel
+from pocketmt.io.spm_vocab import marian_vocab, train_joint_spm, write_tokenizer
+from pocketmt.io.tokenizer_files import copy_tokenizer
 from pocketmt.runtime.errors import InputError
+from pocketmt.runtime.tokenizer import MarianTokenizer
 
 # settings that define a run: resuming with any of them changed would mix two different runs
 RUN_IDENTITY = (
@@ -183,8 +185,6 @@ class Trainer:
     def _model(self, vocab: dict[str, int]) -> Any:
         from transformers import MarianMTModel
 
-        from pocketmt.export.arch.marian import marian_config
-
         if self.arch is None:
             model = MarianMTModel.from_pretrained(self.cfg.init_from, dtype=torch.float32)
             torch.manual_seed(self.cfg.seed)
@@ -205,8 +205,6 @@ class Trainer:
             ddp.close()
 
     def _run(self, ddp: Dist) -> dict[str, Any]:
-        from pocketmt.runtime.tokenizer import MarianTokenizer
-
         cfg = self.cfg
         if not ddp.main:
             self.say = lambda _msg: None

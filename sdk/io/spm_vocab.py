@@ -6,14 +6,14 @@ import io
 import json
 from pathlib import Path
 
+from pocketmt.runtime.errors import InputError
+
 
 def train_joint_spm(
     lines: list[str], vocab_size: int, byte_fallback: bool = True, seed_sentences: int = 200_000
 ) -> bytes:
     """A unigram model over both sides; byte fallback so any character stays representable."""
     import sentencepiece as spm
-
-    from pocketmt.runtime.errors import InputError
 
     model = io.BytesIO()
     try:

@@ -1,0 +1,1 @@
+"""The bottom layer: reading corpora and reading or writing tokenizer files. No torch, no runtime."""
