@@ -22,8 +22,6 @@ final class SentencePieceProcessor {
     private final PieceTrie trie = new PieceTrie();
     private final Normalizer normalizer;
     private final int unkId;
-    /** Piece id of each byte value's {@code <0xXX>} piece, -1 when the model lacks it. */
-    private final int[] byteIds = new int[256];
     private final float minScore, maxScore;
 
     private SentencePieceProcessor(SentencePieceModel model) throws TokenizerException {
@@ -34,7 +32,6 @@ final class SentencePieceProcessor {
         if (model.denormalizer != null) {
             throw new TokenizerException("models with a denormalizer are not supported");
         }
-        java.util.Arrays.fill(byteIds, -1);
         PieceTrie userDefined = new PieceTrie();
         int unk = -1;
         float min = Float.MAX_VALUE, max = Float.MIN_VALUE;
@@ -56,11 +53,9 @@ final class SentencePieceProcessor {
                     unk = i;
                 }
                 case SentencePieceModel.BYTE -> {
-                    int b = byteOf(p.piece());
-                    if (!model.byteFallback || b < 0) {
+                    if (!model.byteFallback || byteOf(p.piece()) < 0) {
                         throw new TokenizerException("byte piece " + p.piece() + " in a model without byte_fallback or malformed");
                     }
-                    byteIds[b] = i;
                 }
                 default -> { }
             }
@@ -86,16 +81,8 @@ final class SentencePieceProcessor {
         return new SentencePieceProcessor(SentencePieceModel.load(file));
     }
 
-    static SentencePieceProcessor of(SentencePieceModel model) throws TokenizerException {
-        return new SentencePieceProcessor(model);
-    }
-
     int pieceToId(String piece) {
         return pieceIds.getOrDefault(piece, unkId);
-    }
-
-    int size() {
-        return model.pieces.size();
     }
 
     private int type(int id) {
