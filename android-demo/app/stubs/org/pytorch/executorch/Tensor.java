@@ -48,6 +48,8 @@ public abstract class Tensor {
         return fromBlob(b, shape);
     }
 
+    public abstract DType dtype();
+
     public float[] getDataAsFloatArray() {
         throw new IllegalStateException("Tensor of type " + getClass().getSimpleName() + " cannot return data as float array.");
     }
@@ -82,6 +84,11 @@ public abstract class Tensor {
         }
 
         @Override
+        public DType dtype() {
+            return DType.FLOAT;
+        }
+
+        @Override
         public float[] getDataAsFloatArray() {
             ((Buffer) data).rewind(); // as the real one: it moves the buffer's own position
             float[] out = new float[data.remaining()];
@@ -102,6 +109,11 @@ public abstract class Tensor {
         Int64(LongBuffer data, long[] shape) {
             super(shape);
             this.data = data;
+        }
+
+        @Override
+        public DType dtype() {
+            return DType.INT64;
         }
 
         @Override
