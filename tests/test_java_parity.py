@@ -358,8 +358,10 @@ def start_java(classpath: str, bundle: Path, beam: int, glossary: Path | None, i
         thread.join()
         out, err = box["out"].decode("utf-8"), box["err"].decode("utf-8")
         prefix = "pocketmt-java: warning: "
-        warnings = [line[len(prefix) :] for line in err.splitlines() if line.startswith(prefix + "input ")]
-        return JavaRun([json.loads(line) for line in out.splitlines()], warnings, proc.returncode, err)
+        # lines end at "\n" only: a JSON line may hold U+2028 or U+0085, which str.splitlines() would split at
+        warnings = [line[len(prefix) :] for line in err.split("\n") if line.startswith(prefix + "input ")]
+        results = [json.loads(line) for line in out.split("\n") if line]
+        return JavaRun(results, warnings, proc.returncode, err)
 
     return wait
 
