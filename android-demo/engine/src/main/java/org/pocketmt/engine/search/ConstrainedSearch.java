@@ -62,6 +62,13 @@ public final class ConstrainedSearch {
         return chosen;
     }
 
+    /** {@link #allocate} on bare (score, flat index, bank) triples, for tests: the chosen flat indices in order. */
+    static int[] allocateForTest(float[] scores, int[] flats, int[] bankOf, int k, int banks) {
+        List<Candidate> cands = new ArrayList<>();
+        for (int i = 0; i < scores.length; i++) cands.add(new Candidate(0, flats[i], scores[i], flats[i], null, bankOf[i]));
+        return allocate(cands, k, banks).stream().mapToInt(c -> c.flat).toArray();
+    }
+
     private static int shortestSum(int[] cs, List<Constraint> constraints) {
         int total = 0;
         for (int c : cs) total += constraints.get(c).shortest();

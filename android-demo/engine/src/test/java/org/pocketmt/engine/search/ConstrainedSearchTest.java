@@ -266,6 +266,23 @@ class ConstrainedSearchTest {
     }
 
     @Test
+    void allocationGivesEachBankItsShareAndTheRemainderToTheHighestBanks() {
+        // K=5 over 3 banks: 1 slot each, the 2 left over to banks 2 and 1; taken highest bank first, by score
+        float[] scores = {-1f, -2f, -3f, -0.5f, -0.7f, -0.9f, -4f, -5f};
+        int[] flats = {10, 11, 12, 20, 21, 22, 30, 31};
+        int[] banks = {2, 2, 2, 1, 1, 1, 0, 0};
+        assertArrayEquals(new int[] {10, 11, 20, 21, 30}, ConstrainedSearch.allocateForTest(scores, flats, banks, 5, 3));
+        // bank 1 is empty: its slots go to the rest of the highest bank first (values checked against Python's _allocate)
+        int[] sparse = {2, 2, 2, 2, 0, 0, 0, 0};
+        assertArrayEquals(new int[] {20, 10, 21, 11, 12}, ConstrainedSearch.allocateForTest(scores, flats, sparse, 5, 3));
+        // equal scores: the lower flat index first
+        assertArrayEquals(new int[] {3, 7}, ConstrainedSearch.allocateForTest(new float[] {-1f, -1f, -1f}, new int[] {7, 3, 9},
+                new int[] {0, 0, 0}, 2, 1));
+        // fewer candidates than slots: all of them
+        assertArrayEquals(new int[] {1}, ConstrainedSearch.allocateForTest(new float[] {-1f}, new int[] {1}, new int[] {0}, 4, 2));
+    }
+
+    @Test
     void theFirstPartialMatchInPythonsOrderNamesTheAlternative() {
         // alternatives (1, 2, 3) and (2, 3) both complete on the 3 of "1 2 3": the one visited first in the
         // frozenset's iteration order wins; CPython visits {(0, 0, 2), (0, 1, 1)} as computed below
