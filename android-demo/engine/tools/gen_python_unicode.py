@@ -10,6 +10,9 @@ It writes
   numeric categories, other spaces, simple case mappings only) and follow another Unicode version.
 - src/test/resources/org/pocketmt/engine/glossary/python_unicode_digests.txt: per property, a SHA-256 over
   all 0x110000 code points, which the Java test recomputes from PyText to check every code point.
+- src/test/resources/org/pocketmt/engine/glossary/python_nfkc_casefold.txt: every code point whose
+  ``normalize("NFKC", ch).casefold()`` is not itself; Java's Normalizer follows its own Unicode version, and the
+  test shows where the two differ (code points newer than Java's Unicode).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 ROOT = Path("android-demo/engine/src")
 TABLE = ROOT / "main/resources/org/pocketmt/engine/glossary/python_unicode.txt"
 DIGESTS = ROOT / "test/resources/org/pocketmt/engine/glossary/python_unicode_digests.txt"
+NFKC = ROOT / "test/resources/org/pocketmt/engine/glossary/python_nfkc_casefold.txt"
 ALL = range(0x110000)
 SPACE = re.compile(r"\s")
 ALNUM = re.compile(r"[^\W_]")
@@ -78,6 +82,8 @@ def main() -> None:
     }
     DIGESTS.parent.mkdir(parents=True, exist_ok=True)
     DIGESTS.write_text(head + "\n" + "".join(f"{k} {v}\n" for k, v in digests.items()))
+    nfkc = mapping_lines(lambda ch: unicodedata.normalize("NFKC", ch).casefold())
+    NFKC.write_text(head + "\n" + "\n".join(nfkc) + "\n")
     print(f"wrote {TABLE} ({len(lines)} lines) and {DIGESTS}")
 
 

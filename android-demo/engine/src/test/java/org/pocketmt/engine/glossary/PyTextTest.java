@@ -65,6 +65,32 @@ class PyTextTest {
     }
 
     @Test
+    void nfkcThenCasefoldPerCodePointDiffersOnlyWhereJavasUnicodeIsOlder() throws Exception {
+        Map<Integer, String> python = new HashMap<>();
+        try (InputStream in = PyTextTest.class.getResourceAsStream("python_nfkc_casefold.txt")) {
+            for (String line : new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
+                if (line.isEmpty() || line.startsWith("#")) continue;
+                String[] kv = line.split(":");
+                StringBuilder to = new StringBuilder();
+                for (String h : kv[1].split(" ")) to.appendCodePoint(Integer.parseInt(h, 16));
+                python.put(Integer.parseInt(kv[0], 16), to.toString());
+            }
+        }
+        int differ = 0;
+        List<String> unexplained = new java.util.ArrayList<>();
+        for (int cp = 0; cp < 0x110000; cp++) {
+            String ch = new String(Character.toChars(cp));
+            String want = python.getOrDefault(cp, ch);
+            if (PyText.normalize(ch).equals(want)) continue;
+            differ++;
+            // Python's Unicode is newer than the JDK's: a code point Java does not know yet may normalize differently
+            if (Character.getType(cp) != Character.UNASSIGNED) unexplained.add(Integer.toHexString(cp));
+        }
+        System.out.println("NFKC+casefold: " + differ + " code points differ from Python, all unassigned in this JDK's Unicode");
+        assertEquals(List.of(), unexplained);
+    }
+
+    @Test
     void javasOwnFunctionsAreNotPythons() {
         // why the tables exist: count the code points where Java's nearest functions differ
         int fold = 0, alnum = 0, space = 0;
