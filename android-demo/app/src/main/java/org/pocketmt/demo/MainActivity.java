@@ -174,6 +174,7 @@ public final class MainActivity extends Activity {
 
     /** Copy the APK's bundles if needed, list every bundle found, and select {@code wanted} if given. */
     private void refreshPairs(Path wanted) {
+        stats.setText("Looking for bundles…"); // the first launch copies the APK's bundles: it can take a while
         worker.execute(() -> {
             String message = "";
             try {

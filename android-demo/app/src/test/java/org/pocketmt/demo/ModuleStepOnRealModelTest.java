@@ -28,6 +28,9 @@ import org.pocketmt.engine.pipe.PipeStepFactory;
  * same ids, text, score and terms as the engine through the Python runtime's own CachedStepModel
  * (the step server), for greedy, beam and constrained beam search. Skipped where no python with
  * pocketmt installed is found ($POCKETMT_PYTHON, else the repository's .venv).
+ *
+ * <p>{@code $POCKETMT_APP_PTE_BUNDLE}, a bundle with ExecuTorch graphs, adds the same comparison on
+ * its {@code .pte}, run by the Python runtime's ExecuTorch bindings: the program the phone loads.
  */
 class ModuleStepOnRealModelTest {
     static final Path REPO = Paths.get(System.getProperty("pocketmt.repo", "../..")).toAbsolutePath().normalize();
@@ -55,25 +58,33 @@ class ModuleStepOnRealModelTest {
 
     @Test
     void enDe(@TempDir Path tmp) throws Exception {
-        compare("en-de", EN, EN_TERMS, tmp);
+        compare(REPO.resolve("sdk/models/en-de"), "onnx", EN, EN_TERMS, tmp);
     }
 
     @Test
     void deEn(@TempDir Path tmp) throws Exception {
-        compare("de-en", DE, DE_TERMS, tmp);
+        compare(REPO.resolve("sdk/models/de-en"), "onnx", DE, DE_TERMS, tmp);
     }
 
-    private static void compare(String pair, List<String> texts, String terms, Path tmp) throws Exception {
+    @Test
+    void executorchBundle(@TempDir Path tmp) throws Exception {
+        String dir = System.getenv("POCKETMT_APP_PTE_BUNDLE");
+        assumeTrue(dir != null && !dir.isBlank(), "set POCKETMT_APP_PTE_BUNDLE to a bundle exported with --format pte");
+        compare(Paths.get(dir), "executorch", EN, EN_TERMS, tmp);
+    }
+
+    private static void compare(Path bundle, String backend, List<String> texts, String terms, Path tmp)
+            throws Exception {
         String python = python();
-        Path bundle = REPO.resolve("sdk/models").resolve(pair);
         assumeTrue(python != null && Files.isDirectory(bundle), "no python with pocketmt, or no " + bundle);
+        String pair = bundle.getFileName() + " (" + backend + ")";
         Path glossaryFile = tmp.resolve("terms.tsv");
         Files.write(glossaryFile, terms.getBytes(StandardCharsets.UTF_8));
         StepFactory viaModuleStep = b -> {
             Manifest m = b.manifest();
             GraphServerProgram program;
             try {
-                program = new GraphServerProgram(python, SERVER, b.path(), "onnx");
+                program = new GraphServerProgram(python, SERVER, b.path(), backend);
             } catch (IOException e) {
                 throw new PocketMtException("cannot start graph_server.py: " + e.getMessage());
             }
@@ -81,8 +92,8 @@ class ModuleStepOnRealModelTest {
                     m.model.headDim(), m.limits.maxTargetLen(), m.limits.maxSourceLen(), m.limits.maxBatch(),
                     m.model.vocabSize(), program);
         };
-        try (Translator app = Translator.open(bundle, viaModuleStep, "onnx");
-                Translator runtime = Translator.open(bundle, new PipeStepFactory(python, "onnx"), "onnx")) {
+        try (Translator app = Translator.open(bundle, viaModuleStep, backend);
+                Translator runtime = Translator.open(bundle, new PipeStepFactory(python, backend), backend)) {
             Manifest m = app.manifest();
             TranslateOptions glossary = TranslateOptions.defaults().withBeam(4).withGlossary(
                     GlossaryReader.load(glossaryFile, m.model.sourceLang(), m.model.targetLang()));
