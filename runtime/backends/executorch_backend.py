@@ -1,4 +1,14 @@
-"""ExecuTorch backend: runs ``model.pte`` (XNNPACK-lowered) with ``executorch.runtime``."""
+"""ExecuTorch backend: runs the bundle's one-file ``model.pte`` (XNNPACK-lowered) on ExecuTorch's
+native runtime, as the phone does.
+
+Only the runtime is loaded, never the compiler: ``executorch.runtime`` is a thin wrapper over the
+native bindings (``executorch.extension.pybindings._C``) whose Python module imports the whole of
+``executorch.exir`` on the way (for one warning class), about 3 s and most of ExecuTorch's Python.
+So the bindings are used directly, through the same calls ``executorch.runtime`` makes. ``torch``
+itself cannot be avoided with the pip wheel: the bindings link ``libtorch`` and take and return
+torch tensors. The quantized embedding kernels that low-bit programs use are registered by loading
+ExecuTorch's quantized kernel library (``executorch.kernels.quantized``), as the Android AAR links them.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +17,19 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pocketmt.runtime.errors import BundleError
 from pocketmt.runtime.step import F32, I64
+
+if TYPE_CHECKING:
+    from pocketmt.runtime.bundle import Bundle
+    from pocketmt.runtime.step import StepGraphs
+
+# what bundles of pocketmt before the one-file program shipped beside model.pte
+OLD_WEIGHTS_KEY = "weights"
 
 
 @contextmanager
@@ -36,6 +53,15 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+def _native() -> Any:
+    """The native runtime bindings, with the quantized kernels registered."""
+    # imports torch first, which loads the libtorch that the bindings link against
+    import executorch.kernels.quantized  # noqa: F401  (registers embedding_4bit, embedding_byte, ...)
+    from executorch.extension.pybindings import _C
+
+    return _C
+
+
 class ExecuTorchGraphs:
     def __init__(
         self,
@@ -44,24 +70,35 @@ class ExecuTorchGraphs:
         step_method: str = "decode_step",
         data_path: Path | None = None,
     ) -> None:
+        # ``data_path`` stays for callers of the two-file format; a program never needs one now
+        if data_path is not None:
+            raise BundleError(
+                f"{pte_path}: a separate ExecuTorch data file is no longer supported; re-export"
+            )
         import torch
-        from executorch.runtime import Runtime
 
         self._torch: Any = torch
         with _quiet_native_stderr():
             try:
-                runtime = Runtime.get()
-                program = runtime.load_program(str(pte_path), data_path=str(data_path) if data_path else None)
-                self._encode: Any = program.load_method(encode_method)
-                self._step: Any = program.load_method(step_method)
+                native = _native()
+                self._program: Any = native._load_program(
+                    str(pte_path), program_verification=native.Verification.InternalConsistency
+                )
+                names = {self._program.get_method_name(i) for i in range(self._program.num_methods())}
+                if encode_method not in names or step_method not in names:
+                    raise BundleError(
+                        f"{pte_path}: program lacks method {encode_method!r} or {step_method!r}"
+                    )
+                self._encode: Any = self._program.load_method(encode_method)
+                self._step: Any = self._program.load_method(step_method)
+            except BundleError:
+                raise
             except Exception as exc:  # the bindings raise RuntimeError/ValueError with native codes
                 raise BundleError(f"{pte_path}: not a loadable ExecuTorch program ({exc})") from exc
-        if self._encode is None or self._step is None:
-            raise BundleError(f"{pte_path}: program lacks method {encode_method!r} or {step_method!r}")
 
     def _run(self, method: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
         inputs = [self._torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
-        outputs = method.execute(inputs)
+        outputs = method(inputs)
         return [np.array(o.numpy(), copy=True) for o in outputs]
 
     def encode(self, input_ids: I64, attention_mask: I64) -> tuple[F32, F32]:
@@ -82,3 +119,20 @@ class ExecuTorchGraphs:
             self._step, [input_ids, position, self_k, self_v, cross_k, cross_v, attention_mask]
         )
         return lp, nk, nv
+
+
+def refuse_old_weights(bundle_path: Path, entry: dict[str, Any]) -> None:
+    """Bundles whose program needs a data file rebuilt by ExecuTorch's compiler are not loaded."""
+    if OLD_WEIGHTS_KEY in entry:
+        name = entry[OLD_WEIGHTS_KEY].get("file", "model.weights.safetensors")
+        raise BundleError(
+            f"{bundle_path}: its ExecuTorch weights ({name}) are in the format of an older pocketmt; "
+            "re-export the bundle with `pocketmt export`"
+        )
+
+
+def open_graphs(bundle: Bundle) -> StepGraphs:
+    """The bundle's ExecuTorch graphs (``manifest.graphs["executorch"]``), ready to run."""
+    entry = bundle.manifest.graphs["executorch"]
+    refuse_old_weights(bundle.path, entry)
+    return ExecuTorchGraphs(bundle.file(entry["file"]), entry["encode"], entry["decode_step"])
