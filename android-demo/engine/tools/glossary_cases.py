@@ -152,6 +152,44 @@ def term_cases() -> list[dict]:
     return cases
 
 
+def fuzz_json(count: int) -> list[list]:
+    """Random near-JSON lines: ``json.loads``'s error message for each, or None when it parses."""
+    rng = random.Random(5)
+    atoms = ['[', ']', '{', '}', ',', ':', '"a"', '"', '1', '-', '0', '.5', 'e3', 'null', 'nul', 'true', 'NaN',
+             '-Infinity', ' ', '\t', '\\u00e9', '\\x', '01', '"\x01"', "'a'", '\n']
+    out = []
+    for _ in range(count):
+        text = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 8)))
+        text = text.replace("\\t", "\t").replace("\\n", "\n")
+        try:
+            json.loads(text)
+            out.append([text, None])
+        except json.JSONDecodeError as exc:
+            out.append([text, exc.msg])
+    return out
+
+
+def fuzz_csv(count: int) -> list[dict]:
+    """Random text over the characters the csv parser treats specially: its records, or its error."""
+    import csv
+    import io
+
+    rng = random.Random(6)
+    out = []
+    for _ in range(count):
+        text = "".join(rng.choice('ab",\t\n\r #') for _ in range(rng.randint(0, 14)))
+        delimiter = rng.choice(",\t")
+        rows: list = []
+        error = None
+        try:
+            for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+                rows.append(row)
+        except csv.Error as exc:
+            error = str(exc)
+        out.append({"text": text, "delimiter": delimiter, "rows": rows, "error": error})
+    return out
+
+
 def encode(text: str) -> list[int]:
     return [len(w) + 1 for w in text.split()] + [0]
 
@@ -199,6 +237,8 @@ def main() -> None:
         "segments": segments,
         "terms": term_cases(),
         "reprs": [[s, repr(s)] for s in REPRS],
+        "json": fuzz_json(400),
+        "csv": fuzz_csv(400),
     }
     OUT.write_text(json.dumps(data, ensure_ascii=True, indent=None) + "\n")
     print(f"wrote {OUT}: {len(files)} files, {len(matches)} texts, {len(segments)} segmentations, {len(data['terms'])} terms")

@@ -165,6 +165,36 @@ class PythonGlossaryReplayTest {
     }
 
     @Test
+    void jsonErrorsAsInPython() throws Exception {
+        JSONArray cases = cases().getJSONArray("json");
+        for (int i = 0; i < cases.length(); i++) {
+            String text = cases.getJSONArray(i).getString(0);
+            String want = cases.getJSONArray(i).isNull(1) ? null : cases.getJSONArray(i).getString(1);
+            String got = null;
+            try {
+                PyJson.loads(text);
+            } catch (PyJson.Error e) {
+                got = e.getMessage();
+            }
+            assertEquals(want, got, PyText.repr(text));
+        }
+    }
+
+    @Test
+    void csvRecordsAsInPython() throws Exception {
+        JSONArray cases = cases().getJSONArray("csv");
+        for (int i = 0; i < cases.length(); i++) {
+            JSONObject c = cases.getJSONObject(i);
+            String text = c.getString("text");
+            PyCsv.Records got = PyCsv.read(text, c.getString("delimiter").charAt(0));
+            JSONArray rows = new JSONArray();
+            for (List<String> row : got.rows) rows.put(new JSONArray(row));
+            assertEquals(c.getJSONArray("rows").toString(), rows.toString(), PyText.repr(text));
+            assertEquals(c.isNull("error") ? null : c.getString("error"), got.error, PyText.repr(text));
+        }
+    }
+
+    @Test
     void reprAsInPython() throws Exception {
         JSONArray reprs = cases().getJSONArray("reprs");
         for (int i = 0; i < reprs.length(); i++) {
