@@ -3,12 +3,15 @@ package org.pocketmt.engine;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.pocketmt.engine.bundle.Bundle;
 import org.pocketmt.engine.bundle.Manifest;
 import org.pocketmt.engine.glossary.Glossary;
+import org.pocketmt.engine.glossary.GlossaryException;
 import org.pocketmt.engine.glossary.Term;
 import org.pocketmt.engine.glossary.TermConstraint;
 import org.pocketmt.engine.glossary.TermConstraints;
@@ -104,7 +107,7 @@ public final class Translator implements AutoCloseable {
         }
         int maxLen = bundle.manifest().limits.maxSourceLen();
         Segmenter.Segments seg = Segmenter.segment(text, t -> tokenizer.encode(t, true), maxLen, tokenizer.eosId());
-        List<List<Term>> perPiece = termsPerPiece(seg, glossary);
+        List<List<Term>> perPiece = termsPerPiece(seg, glossary, options != null ? options.terms : List.of());
         double tokenizeMs = (System.nanoTime() - began) / 1e6;
         long enc0 = model.encodeNanos, step0 = model.stepNanos;
         int steps0 = model.steps;
@@ -139,22 +142,50 @@ public final class Translator implements AutoCloseable {
         }
     }
 
-    /** Glossary matches of each piece's own text (a cut chunk's text is read back from its ids). */
-    private List<List<Term>> termsPerPiece(Segmenter.Segments seg, Glossary glossary) {
+    /**
+     * {@code _terms_per_piece}: glossary matches of each piece's own text (a cut chunk's text is read
+     * back from its ids); given terms go to the piece whose text holds their source, else to the first.
+     */
+    private List<List<Term>> termsPerPiece(Segmenter.Segments seg, Glossary glossary, List<Term> terms)
+            throws PocketMtException {
+        List<String> sources = new ArrayList<>();
         List<List<Term>> perPiece = new ArrayList<>();
         for (int i = 0; i < seg.pieces.size(); i++) {
             String t = seg.texts.get(i);
-            String source = t != null ? t : tokenizer.sourceText(seg.pieces.get(i));
-            // one term per source, the last occurrence's value in the first occurrence's place (a dict)
-            Map<String, Term> unique = new LinkedHashMap<>();
+            sources.add(t != null ? t : tokenizer.sourceText(seg.pieces.get(i)));
+            List<Term> found = new ArrayList<>();
             if (glossary != null) {
-                for (Glossary.Match m : glossary.match(source)) {
-                    unique.put(m.term.source, m.term);
+                glossary.match(sources.get(i)).forEach(m -> found.add(m.term));
+            }
+            perPiece.add(found);
+        }
+        if (perPiece.size() == 1) {
+            perPiece.get(0).addAll(terms);
+        } else if (!terms.isEmpty()) {
+            Glossary given;
+            try {
+                given = Glossary.fromTerms(terms, "last", "glossary");
+            } catch (GlossaryException e) {
+                throw new PocketMtException(e.getMessage(), e);
+            }
+            Set<String> placed = new HashSet<>();
+            for (int i = 0; i < sources.size(); i++) {
+                for (Glossary.Match m : given.match(sources.get(i))) {
+                    if (placed.add(m.term.source)) {
+                        perPiece.get(i).add(m.term);
+                    }
                 }
             }
-            perPiece.add(new ArrayList<>(unique.values()));
+            given.terms().stream().filter(t -> !placed.contains(t.source)).forEach(perPiece.get(0)::add);
         }
-        return perPiece;
+        List<List<Term>> unique = new ArrayList<>();
+        for (List<Term> piece : perPiece) {
+            // one term per source: the last one's value in the first one's place, as a Python dict keeps them
+            Map<String, Term> bySource = new LinkedHashMap<>();
+            piece.forEach(t -> bySource.put(t.source, t));
+            unique.add(new ArrayList<>(bySource.values()));
+        }
+        return unique;
     }
 
     /** {@code Translator._search}: constraints for the spellable terms, else the plain search. */
