@@ -214,6 +214,11 @@ public final class ConstrainedSearch {
         return finished.get(best).withConstraints(met, false);
     }
 
+    /** {@link #search} without word information: no token continues or ends a word (Python's defaults). */
+    public static Hypothesis search(Step model, int[] source, SearchConfig cfg, List<Constraint> constraints) {
+        return search(model, source, cfg, constraints, v -> false, v -> false);
+    }
+
     private static void addPair(Set<Long> seen, List<int[]> pairs, int row, int token, int vocab) {
         if (seen.add((long) row * vocab + token)) pairs.add(new int[] {row, token});
     }

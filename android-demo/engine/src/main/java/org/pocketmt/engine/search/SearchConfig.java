@@ -27,6 +27,21 @@ public final class SearchConfig {
         this.forcedEos = forcedEos;
     }
 
+    /**
+     * translator.search_config's checks of the options against the bundle's limits, with its messages (Python
+     * raises them as InputError).
+     */
+    public static SearchConfig withinLimits(int beamSize, int maxBatch, int maxNewTokens, int maxTargetLen, int eosId,
+                                            int startId, int[] bannedIds, double lengthPenalty, boolean forcedEos) {
+        if (beamSize < 1 || beamSize > maxBatch) {
+            throw new IllegalArgumentException("beam size " + beamSize + " is outside 1.." + maxBatch + " (this bundle's max batch)");
+        }
+        if (maxNewTokens < 1 || maxNewTokens > maxTargetLen) {
+            throw new IllegalArgumentException("max new tokens " + maxNewTokens + " is outside 1.." + maxTargetLen);
+        }
+        return new SearchConfig(beamSize, maxNewTokens, eosId, startId, bannedIds, lengthPenalty, forcedEos);
+    }
+
     public int[] bannedIds() {
         return bannedIds.clone();
     }

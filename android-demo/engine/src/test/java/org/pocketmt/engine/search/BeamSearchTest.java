@@ -197,6 +197,10 @@ class BeamSearchTest {
     void configRejectsWhatTheSearchCannotRun() {
         assertThrows(IllegalArgumentException.class, () -> cfg(0, 5, 1.0, true));
         assertThrows(IllegalArgumentException.class, () -> cfg(2, 0, 1.0, true));
+        assertEquals("beam size 9 is outside 1..8 (this bundle's max batch)", assertThrows(IllegalArgumentException.class,
+                () -> SearchConfig.withinLimits(9, 8, 5, 256, EOS, START, new int[] {PAD}, 1.0, true)).getMessage());
+        assertEquals("max new tokens 300 is outside 1..256", assertThrows(IllegalArgumentException.class,
+                () -> SearchConfig.withinLimits(4, 8, 300, 256, EOS, START, new int[] {PAD}, 1.0, true)).getMessage());
     }
 
     /** A model with random log-probs fixed per prefix (tests/test_beam_search.py's random_tables). */
