@@ -42,7 +42,7 @@ echo "check: app compiled against the stubs ($(sed 's|.*/||' "$OUT/app-sources.t
 find src/test/java -name '*.java' > "$OUT/test-sources.txt"
 "${JAVAC[@]}" -d "$OUT/test" -cp "$OUT/app:$OUT/stubs:$OUT/engine:$JSON_JAR:$JUNIT_JAR" @"$OUT/test-sources.txt"
 set +e
-java -Dpocketmt.repo="$(cd ../.. && pwd)" -jar "$JUNIT_JAR" --disable-banner --details=tree --reports-dir "$OUT/test-reports" \
+java -Dpocketmt.repo="$(cd ../.. && pwd)" -jar "$JUNIT_JAR" --disable-banner --disable-ansi-colors --details=tree --reports-dir "$OUT/test-reports" \
   -cp "$OUT/test:$OUT/app:$OUT/stubs:$OUT/engine:$JSON_JAR" --scan-classpath "$OUT/test"
 rc=$?
 set -e
