@@ -63,7 +63,6 @@ public final class ModuleStep implements Step, AutoCloseable {
 
     // views and tensors of the current sentence (exact sizes: ExecuTorch checks capacity == numel)
     private int rows;
-    private int sourceLen;
     private int position;
     private int front; // which of the two caches holds the live rows
     private LongBuffer tokens;
@@ -146,7 +145,6 @@ public final class ModuleStep implements Step, AutoCloseable {
         Tensor v = output(out, 1, 2, encodeMethod, crossOne);
 
         this.rows = rows;
-        this.sourceLen = s;
         long[] crossShape = {layers, rows, heads, s, headDim};
         crossKValue = EValue.from(Tensor.fromBlob(repeatRows(k, crossK, s), crossShape));
         crossVValue = EValue.from(Tensor.fromBlob(repeatRows(v, crossV, s), crossShape));
@@ -363,6 +361,7 @@ public final class ModuleStep implements Step, AutoCloseable {
             return view(n).asLongBuffer();
         }
 
+        /** Bytes of native memory held (for the test that checks nothing is reallocated). */
         int capacityBytes() {
             return bytes == null ? 0 : bytes.capacity();
         }
