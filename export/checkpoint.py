@@ -12,6 +12,7 @@ from pocketmt.export.arch import ADAPTERS
 from pocketmt.export.compression.quantize import QTensor, load_quantization
 from pocketmt.export.errors import ModelDirError
 from pocketmt.io.tokenizer_files import TOKENIZER_FILES
+from pocketmt.runtime.errors import InputError
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -38,6 +39,12 @@ class QuantInfo:
     @property
     def policy_name(self) -> str:
         return str(self.meta.get("policy", {}).get("name", "custom"))
+
+
+def require_checkpoint(path: str | Path, why: str = "not a model checkpoint folder") -> None:
+    """The quick check the commands make before any work: a folder with a ``config.json``."""
+    if not (Path(path) / "config.json").is_file():
+        raise InputError(f"{why}: {path}")
 
 
 def resolve_model_dir(name: str | Path) -> Path:

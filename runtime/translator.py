@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pocketmt.runtime.beam_search import Hypothesis, SearchConfig, beam_search
 from pocketmt.runtime.bundle import Bundle
@@ -50,12 +51,35 @@ class Translation:
     terms: list[TermResult] = field(default_factory=list)
     constraints_dropped: bool = False  # some piece could not meet its terms: that piece is unconstrained
 
+    def to_json(self) -> dict[str, Any]:
+        """The object ``pocketmt translate --json`` prints for this translation."""
+        return {
+            "source": self.source,
+            "text": self.text,
+            "token_ids": self.token_ids,
+            "score": self.score,
+            "finished": self.finished,
+            "segments": self.segments,
+            "timings_ms": {
+                "tokenize": self.timings.tokenize_ms,
+                "encode": self.timings.encode_ms,
+                "decode": self.timings.decode_ms,
+                "total": self.timings.total_ms,
+            },
+            "steps": self.timings.steps,
+            "terms": [t.to_json() for t in self.terms],
+            "constraints_dropped": self.constraints_dropped,
+        }
+
 
 @dataclass
 class TermResult:
     source: str  # the source term (as in the glossary)
     required: tuple[str, ...]  # acceptable target forms
     produced: str | None  # the form the search produced, None when its constraint was dropped
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "required": list(self.required), "produced": self.produced}
 
 
 def search_config(m: Manifest, options: TranslateOptions | None = None) -> SearchConfig:

@@ -25,6 +25,17 @@ class BackendResult:
     def ok(self) -> bool:
         return self.samples > 0 and not self.mismatches
 
+    def summary(self) -> str:
+        """One line: the replay passed (with any near-ties this CPU breaks the other way) or failed."""
+        if self.ok:
+            ties = (
+                f" except {len(self.ties)} near-tie(s) this CPU breaks the other way: {self.ties[0]}"
+                if self.ties
+                else ""
+            )
+            return f"{self.samples} reference samples replayed, tokens identical{ties}"
+        return f"FAILED, {len(self.mismatches)} mismatches: {self.mismatches[0]}"
+
 
 # Largest gap in length-normalized log-probability (nats per token) between the recorded hypothesis and
 # the one found here that still counts as a near-tie: another CPU's float kernels (AVX2 against AVX-512)

@@ -17,6 +17,7 @@ import torch
 
 from pocketmt.export.arch.marian import load_model
 from pocketmt.export.compression.quantize import (
+    QUANT_JSON,
     add_fake_quant,
     frozen_copy,
     plan,
@@ -27,10 +28,16 @@ from pocketmt.export.compression.quantize import (
 )
 from pocketmt.export.compression.schemes import QuantPolicy
 from pocketmt.export.training.trainer import FineTuneOptions, Trainer
+from pocketmt.runtime.errors import InputError
 
 
 def needs_training(policy: QuantPolicy) -> bool:
     return any(r.scheme is not None and r.scheme.kind == "ternary" for r in policy.rules)
+
+
+def refuse_overwrite(out: Path, overwrite: bool) -> None:
+    if out.exists() and (out / QUANT_JSON).is_file() and not overwrite:
+        raise InputError(f"{out}: already holds a quantized model (pass --overwrite to replace it)")
 
 
 def _freeze_into(model: torch.nn.Module, policy: QuantPolicy, folder: Path) -> torch.nn.Module:

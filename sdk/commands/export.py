@@ -1,0 +1,67 @@
+"""``pocketmt export``: a Marian checkpoint folder -> a bundle."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pocketmt.commands.console import human_bytes, say
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("export", help="export a Marian checkpoint folder to a bundle")
+    p.add_argument("model", help="Hugging Face Marian checkpoint folder (or hub id where a hub is reachable)")
+    p.add_argument("-o", "--output", required=True, help="bundle folder to write")
+    p.add_argument("--format", default="pte,onnx", help="comma-separated: pte, onnx (default: both)")
+    p.add_argument("--max-source-len", type=int, default=128, help="source tokens per input (default 128)")
+    p.add_argument(
+        "--max-target-len", type=int, default=128, help="target tokens, the KV-cache size (default 128)"
+    )
+    p.add_argument("--beam-size", type=int, default=4, help="default beam and largest batch (default 4)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    p.add_argument(
+        "--weights",
+        choices=["fp32", "fp16", "int8"],
+        default="fp32",
+        help="stored weights: fp32, fp16, or int8 per channel (weight-only, computed in fp32; default fp32)",
+    )
+    p.add_argument(
+        "--parity-src",
+        dest="parity_src",
+        help="quantized checkpoints: sentences (first 200) whose greedy tokens must match eager on 95%%",
+    )
+    p.add_argument(
+        "--lowbit-compute",
+        dest="lowbit_compute",
+        choices=["int8", "fp32"],
+        default="int8",
+        help="int4/ternary linears: int8 activations (fast kernels, default) or fp32 (closest to eager)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pocketmt.export.pipeline import ExportOptions, export_bundle
+
+    options = ExportOptions(
+        formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
+        max_source_len=args.max_source_len,
+        max_target_len=args.max_target_len,
+        beam_size=args.beam_size,
+        overwrite=args.overwrite,
+        weights=args.weights,
+        parity_src=args.parity_src,
+        lowbit_compute=args.lowbit_compute,
+    )
+    report = export_bundle(args.model, args.output, options, progress=None if args.quiet else say)
+    print(f"bundle written: {report.bundle}")
+    for name, size in report.files.items():
+        print(f"  {name:<20} {human_bytes(size):>10}")
+    for backend, check in report.checks.items():
+        print(
+            f"  check {backend}: max |d log p| {check['max_abs_log_prob_diff']:.1e}, "
+            f"reference tokens identical to eager"
+        )
+    print(f"  time: {', '.join(f'{k} {v:.1f}s' for k, v in report.seconds.items())}")
+    return 0

@@ -1,0 +1,74 @@
+"""``pocketmt translate``: TEXT arguments, or stdin line by line, through a bundle."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from pocketmt.commands.console import warn
+from pocketmt.runtime.errors import InputError
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("translate", help="translate TEXT arguments, or stdin line by line")
+    p.add_argument("text", nargs="*", metavar="TEXT")
+    p.add_argument("--bundle", help="bundle folder (default: the built-in model of --pair)")
+    p.add_argument(
+        "--pair", default="en-de", help="built-in language pair used without --bundle (default en-de)"
+    )
+    p.add_argument("--beam", type=int, default=None, help="beam size (1 = greedy; default: the bundle's)")
+    p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="one JSON object per input with ids, score, timings")
+    p.add_argument("--glossary", help="terms the translation must use: .tsv, .csv, .tbx or WMT .json/.jsonl")
+    p.add_argument(
+        "--on-conflict",
+        dest="on_conflict",
+        choices=["error", "first", "last"],
+        default="error",
+        help="one source term with different targets: fail (default) or keep the first or last",
+    )
+    p.set_defaults(func=run)
+
+
+def read_stdin_lines(stream: Any) -> list[str]:
+    """All lines of a binary stream as text; invalid UTF-8 is an error naming the line."""
+    lines = []
+    for number, raw in enumerate(stream, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"stdin line {number}: invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+            ) from exc
+        lines.append(text.removesuffix("\n").removesuffix("\r"))
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from pocketmt.models import default_bundle
+    from pocketmt.runtime.glossary import load_glossary
+    from pocketmt.runtime.translator import TranslateOptions, Translator
+
+    bundle = args.bundle if args.bundle is not None else default_bundle(args.pair)
+    texts = args.text if args.text else read_stdin_lines(sys.stdin.buffer)
+    translator = Translator(bundle, backend=args.backend)
+    options = TranslateOptions(beam_size=args.beam, max_new_tokens=args.max_new_tokens)
+    translator.search_config(options)  # reject bad options before any work
+    glossary = None
+    if args.glossary:
+        model = translator.manifest.model
+        glossary = load_glossary(args.glossary, model["source_lang"], model["target_lang"], args.on_conflict)
+        for warning in glossary.warnings:
+            warn(warning)
+    for number, text in enumerate(texts, start=1):
+        result = translator.translate_one(text, options, glossary)
+        for warning in result.warnings:
+            warn(f"input {number}: {warning}")
+        if result.constraints_dropped:
+            warn(f"input {number}: the glossary terms could not all be produced; translated without them")
+        print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else result.text)
+        sys.stdout.flush()
+    return 0
