@@ -71,7 +71,9 @@ class ConstraintState:
             for c in self.just_met:
                 met[c] = 0
         partial: set[tuple[int, int, int]] = set()
-        candidates = [(c, a, k) for c, a, k in self.partial] + [
+        # old partial triples in (constraint, alternative, matched) order, never a set's hash order: which
+        # alternative of a constraint is recorded when two complete together depends on it (section 8.1)
+        candidates = sorted(self.partial) + [
             (c, a, 0)
             for c, con in enumerate(constraints)
             if not met[c]

@@ -6,15 +6,13 @@ import java.util.List;
 /**
  * The constraint state of one hypothesis (section 8.1), immutable like Python's {@code ConstraintState}.
  *
- * <p>{@code partial} holds triples (constraint, alternative, tokens matched). Python keeps them in a
- * frozenset and {@code advance} visits them in the frozenset's iteration order; the visiting order decides
- * which alternative is recorded when two partial matches of the same constraint complete on the same token
- * (one alternative a suffix, of two or more tokens, of another). To give the same answer in that case too,
- * {@link CPythonSetOrder} reproduces CPython's iteration order for these small tuples.
+ * <p>{@code partial} holds triples (constraint, alternative, tokens matched), sorted and distinct:
+ * {@code advance} visits them in that order (section 8.1), which decides the alternative recorded when two
+ * partial matches of one constraint complete on the same token (one alternative a suffix of another).
  */
 public final class ConstraintState {
     private final int[] met; // per constraint: 0 = unmet, else 1 + index of the alternative that met it
-    private final int[] partial; // triples (c, a, j) flattened, in the order Python's frozenset iterates them
+    private final int[] partial; // triples (c, a, j) flattened, sorted by (c, a, j), distinct
     private final int[] justMet; // constraints met by the last token: undone if the next token extends the word
 
     private ConstraintState(int[] met, int[] partial, int[] justMet) {
@@ -108,7 +106,25 @@ public final class ConstraintState {
         }
         int[] done = new int[completedCount];
         for (int c = 0, d = 0; c < completed.length; c++) if (completed[c]) done[d++] = c;
-        return new ConstraintState(newMet, CPythonSetOrder.frozensetOfFiltered(grown, g, newMet), done);
+        return new ConstraintState(newMet, sortedUnmet(grown, g, newMet), done);
+    }
+
+    /** The triples of {@code triples[0..length)} whose constraint is still unmet, sorted and distinct. */
+    private static int[] sortedUnmet(int[] triples, int length, int[] met) {
+        int[][] kept = new int[length / 3][];
+        int n = 0;
+        for (int i = 0; i < length; i += 3) {
+            if (met[triples[i]] == 0) kept[n++] = new int[] {triples[i], triples[i + 1], triples[i + 2]};
+        }
+        Arrays.sort(kept, 0, n, Arrays::compare);
+        int[] out = new int[3 * n];
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            if (i > 0 && Arrays.equals(kept[i], kept[i - 1])) continue;
+            System.arraycopy(kept[i], 0, out, m, 3);
+            m += 3;
+        }
+        return Arrays.copyOf(out, m);
     }
 
     /** Section 8.5: tokens that meet every unmet constraint from here. */

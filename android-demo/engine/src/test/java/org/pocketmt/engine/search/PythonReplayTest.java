@@ -138,23 +138,4 @@ class PythonReplayTest {
         for (int i : ids) out.add(i);
         return out;
     }
-
-    @Test
-    void frozensetIterationOrderIsCPythons() throws Exception {
-        JSONArray orders = load().getJSONArray("frozenset_orders");
-        for (int i = 0; i < orders.length(); i++) {
-            JSONObject o = orders.getJSONObject(i);
-            JSONArray added = o.getJSONArray("added");
-            int[] flat = new int[added.length() * 3];
-            for (int j = 0; j < added.length(); j++) {
-                int[] t = ints(added.getJSONArray(j));
-                System.arraycopy(t, 0, flat, j * 3, 3);
-            }
-            JSONArray order = o.getJSONArray("order");
-            int[] want = new int[order.length() * 3];
-            for (int j = 0; j < order.length(); j++) System.arraycopy(ints(order.getJSONArray(j)), 0, want, j * 3, 3);
-            int[] built = CPythonSetOrder.frozensetOfFiltered(flat, flat.length, new int[8]);
-            assertArrayEquals(want, built, "order " + i);
-        }
-    }
 }
