@@ -55,6 +55,8 @@ public final class MainActivity extends Activity {
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
     // one Translator per bundle folder, opened on first use; touched only on the worker thread
     private final Map<Path, Translator> translators = new HashMap<>();
+    // folders opened by path, listed again at every refresh; touched only on the worker thread
+    private final List<Path> openedDirs = new ArrayList<>();
 
     private final List<BundleShelf.Entry> pairs = new ArrayList<>();
     private ArrayAdapter<BundleShelf.Entry> pairAdapter;
@@ -190,6 +192,15 @@ public final class MainActivity extends Activity {
             roots.add(installed);
             roots.add(pushed);
             List<BundleShelf.Entry> found = BundleShelf.scan(roots);
+            for (Path dir : openedDirs) {
+                if (indexOf(found, dir) < 0) {
+                    try {
+                        found.add(BundleShelf.describe(dir));
+                    } catch (PocketMtException e) {
+                        // gone or changed since it was opened: no longer offered
+                    }
+                }
+            }
             int select = found.isEmpty() ? -1 : 0;
             if (wanted != null) {
                 try {
@@ -197,6 +208,7 @@ public final class MainActivity extends Activity {
                     select = indexOf(found, e.dir);
                     if (select < 0) {
                         found.add(e);
+                        openedDirs.add(e.dir);
                         select = found.size() - 1;
                     }
                 } catch (PocketMtException e) {
