@@ -10,11 +10,12 @@ ExecuTorch's XNNPACK partitioner lowers to its quantized kernels, so the weights
   per-channel codes with the same scales, so no value is re-quantized;
 * the tied embedding's lookups: ExecuTorch's quantized embedding kernels (``embedding_4bit``,
   ``embedding_byte``, ``embedding_2bit``; portable CPU kernels, not XNNPACK, which has no gather) on
-  the packed codes with fp16 scales;
+  the packed codes with their scales;
 * the tied output projection: an XNNPACK quantized linear built from the same codes.
 
-A scheme with no XNNPACK kernel (int8 in groups) stays fp32 in that layer; ``LowBitReport`` says
-which layers are low-bit and how. The graphs are copies: the checkpoint's own modules, which the
+An int8 weight with group scales (no XNNPACK kernel) becomes one per-channel int8 linear per group,
+summed; a scheme with no form at all would keep its fp32 weight, and ``LowBitReport`` says which
+layers are low-bit and how. The graphs are copies: the checkpoint's own modules, which the
 export self-check uses as the eager reference, are left untouched.
 """
 
@@ -42,15 +43,17 @@ XNNPACK_GROUP = 32  # XNNPACK's blockwise int4 kernels take groups that are mult
 
 def stored_bytes(q: QTensor, storage: str) -> int:
     """Bytes the program holds for ``q`` in ``storage``: XNNPACK packs int4 two per byte and keeps
-    fp32 per-channel scales or bf16 group scales; the embedding kernels take fp16 scales."""
+    fp32 per-channel scales or bf16 group scales; the embedding kernels get fp32 scales."""
     rows, cols = q.codes.shape
     groups = q.scales.shape[1]
     if storage == "fp32":
         return 4 * rows * cols
     if storage.startswith("embedding_"):
-        return rows * cols * q.scheme.bits // 8 + 2 * rows * groups
+        return rows * cols * q.scheme.bits // 8 + 4 * rows * groups
     if storage == "qc8w":
         return rows * cols + 4 * rows
+    if storage == "qc8w_split":
+        return rows * cols + 4 * rows * groups
     if storage == "qc4w":
         return rows * cols // 2 + 4 * rows
     return rows * cols // 2 + 2 * rows * groups  # qb4w
@@ -95,7 +98,7 @@ def _linear_kind(q: QTensor) -> str | None:
     """XNNPACK's weight type for a quantized linear, or None where it has no kernel."""
     kind, group, cols = q.scheme.kind, q.scheme.group_size, q.codes.shape[1]
     if kind == "int8":
-        return "qc8w" if group in (0, cols) else None
+        return "qc8w" if group in (0, cols) else "qc8w_split"
     if group in (0, cols):
         return "qc4w"  # int4 or ternary codes, one scale per row
     return "qb4w" if group % XNNPACK_GROUP == 0 else None
@@ -143,6 +146,28 @@ class DynamicQuantLinear(nn.Module):
         return nn.functional.linear(xd, self.weight(), self.bias)
 
 
+class GroupSplitLinear(nn.Module):
+    """An int8 weight with one scale per group of columns, which XNNPACK has no kernel for, as the
+    sum of one per-channel int8 linear per group: the same weights exactly, at 8 bits."""
+
+    def __init__(self, q: QTensor, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        group = q.scheme.group_size
+        self.group_size = group
+        parts = []
+        for g in range(q.scales.shape[1]):
+            part = QTensor(q.scheme, q.codes[:, g * group : (g + 1) * group], q.scales[:, g : g + 1])
+            parts.append(DynamicQuantLinear(part, bias if g == 0 else None, "qc8w"))
+        self.parts = nn.ModuleList(parts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.group_size
+        out = self.parts[0](x[..., :g])
+        for i, part in enumerate(self.parts[1:], start=1):
+            out = out + part(x[..., i * g : (i + 1) * g])
+        return out
+
+
 def _pack_embedding(codes: torch.Tensor, bits: int) -> torch.Tensor:
     """The quantized embedding kernels' layout: ``8 // bits`` codes per byte, offset ``2^(bits-1)``;
     4 bits put the first code in the high nibble, 2 bits the first code in the lowest bits."""
@@ -167,7 +192,8 @@ class QuantEmbedding(nn.Module):
         rows = q.codes.shape[0]
         self.bits = {"int8": 8, "int4": 4, "ternary": 2}[q.scheme.kind]
         self.register_buffer("packed", _pack_embedding(q.codes, self.bits))
-        scales = q.scales.to(torch.float16)  # fp16-representable by construction: exact
+        # fp32 scales: with fp16 ones the kernels may multiply in fp16, which rounds code * scale
+        scales = q.scales.to(torch.float32)
         self.register_buffer("scales", scales.reshape(rows) if scales.shape[1] == 1 else scales.contiguous())
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -228,7 +254,12 @@ def lowbit_copy(
         if kind is None:  # no XNNPACK kernel: this layer keeps its fp32 weight (already exact)
             report.add(where, name, q, "fp32", role)
             continue
-        _swap(copied, path, DynamicQuantLinear(q, module.bias, kind))
+        layer = (
+            GroupSplitLinear(q, module.bias)
+            if kind == "qc8w_split"
+            else DynamicQuantLinear(q, module.bias, kind)
+        )
+        _swap(copied, path, layer)
         report.add(where, name, q, kind, role)
     return copied.eval(), used
 
