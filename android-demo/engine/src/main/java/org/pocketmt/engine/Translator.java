@@ -65,6 +65,7 @@ public final class Translator implements AutoCloseable {
         }
         Step step = steps.open(bundle);
         if (step.vocabSize() != bundle.manifest().model.vocabSize()) {
+            new Translator(bundle, tokenizer, new TimedStep(step)).close(); // do not leave a server behind
             throw new PocketMtException("the model's vocabulary has " + step.vocabSize() + " entries, "
                     + bundle.path() + "'s manifest says " + bundle.manifest().model.vocabSize());
         }
