@@ -63,13 +63,11 @@ def stored_bytes(q: QTensor, storage: str) -> int:
 class LowBitReport:
     """How each quantized tensor is held by the program (the manifest's ``graphs.executorch.lowbit``)."""
 
-    layers: dict[str, str] = field(default_factory=dict)  # graph module path -> storage
     # (tensor, storage) -> (role, bytes), each once: the program stores identical constants once
     stored: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
     shapes: dict[str, tuple[int, int]] = field(default_factory=dict)  # tensor -> [rows, cols]
 
-    def add(self, path: str, name: str, q: QTensor, storage: str, role: str) -> None:
-        self.layers[path] = storage
+    def add(self, name: str, q: QTensor, storage: str, role: str) -> None:
         self.stored[(name, storage)] = (role, stored_bytes(q, storage))
 
     def weight_bytes(self) -> dict[str, int]:
@@ -88,10 +86,15 @@ class LowBitReport:
         return round(8 * stored / weights, 4) if weights else 0.0
 
     def to_json(self) -> dict[str, Any]:
+        """``storage``: how many quantized tensors each storage holds (the tied embedding counts under
+        its lookup's and under the output projection's); ``tensors``: bytes per ``tensor:storage``."""
         kinds: dict[str, int] = {}
-        for storage in self.layers.values():
+        for _, storage in self.stored:
             kinds[storage] = kinds.get(storage, 0) + 1
-        return {"layers": kinds, "tensors": {f"{n}:{s}": b for (n, s), (_, b) in sorted(self.stored.items())}}
+        return {
+            "storage": kinds,
+            "tensors": {f"{n}:{s}": b for (n, s), (_, b) in sorted(self.stored.items())},
+        }
 
 
 def _linear_kind(q: QTensor) -> str | None:
@@ -227,7 +230,7 @@ def _swap(root: nn.Module, path: str, new: nn.Module) -> None:
 
 
 def lowbit_copy(
-    graph: nn.Module, quantized: dict[str, QTensor], report: LowBitReport, prefix: str
+    graph: nn.Module, quantized: dict[str, QTensor], report: LowBitReport
 ) -> tuple[nn.Module, set[str]]:
     """A copy of ``graph`` whose quantized linears and embeddings compute from the codes; returns it
     and the names of the quantized tensors it uses."""
@@ -244,15 +247,14 @@ def lowbit_copy(
         q = quantized[name]
         used.add(name)
         report.shapes[name] = (int(q.codes.shape[0]), int(q.codes.shape[1]))
-        where = f"{prefix}.{path}"
         if isinstance(module, nn.Embedding):
             _swap(copied, path, QuantEmbedding(q))
-            report.add(where, name, q, f"embedding_{q.scheme.bits}bit", "embedding")
+            report.add(name, q, f"embedding_{q.scheme.bits}bit", "embedding")
             continue
         kind = _linear_kind(q)
         role = "lm_head" if path.endswith("lm_head") else "linear"  # the tied output projection
         if kind is None:  # no XNNPACK kernel: this layer keeps its fp32 weight (already exact)
-            report.add(where, name, q, "fp32", role)
+            report.add(name, q, "fp32", role)
             continue
         layer = (
             GroupSplitLinear(q, module.bias)
@@ -260,7 +262,7 @@ def lowbit_copy(
             else DynamicQuantLinear(q, module.bias, kind)
         )
         _swap(copied, path, layer)
-        report.add(where, name, q, kind, role)
+        report.add(name, q, kind, role)
     return copied.eval(), used
 
 
@@ -268,8 +270,8 @@ def lowbit_graphs(
     encoder: nn.Module, decoder: nn.Module, quantized: dict[str, QTensor]
 ) -> tuple[nn.Module, nn.Module, LowBitReport]:
     report = LowBitReport()
-    enc, used_enc = lowbit_copy(encoder, quantized, report, "encode")
-    dec, used_dec = lowbit_copy(decoder, quantized, report, "decode_step")
+    enc, used_enc = lowbit_copy(encoder, quantized, report)
+    dec, used_dec = lowbit_copy(decoder, quantized, report)
     missing = sorted(set(quantized) - used_enc - used_dec)
     if missing:
         raise ExportError(f"{missing[0]}: the model's weight is not its quantized codes times scales")
