@@ -4,8 +4,9 @@ Importing it pulls in no exporter, no transformers and no training code;
 ExecuTorch and ONNX Runtime are imported only when a bundle is opened on them.
 """
 
+from pocketmt.runtime.backends.registry import BACKEND_NAMES as BACKENDS
 from pocketmt.runtime.beam_search import Hypothesis, SearchConfig, beam_search, greedy_search
-from pocketmt.runtime.bundle import BACKENDS, Bundle
+from pocketmt.runtime.bundle import Bundle
 from pocketmt.runtime.errors import BundleError, InputError, PocketMTError
 from pocketmt.runtime.glossary import Glossary, Term, load_glossary
 from pocketmt.runtime.manifest import SCHEMA_VERSION, Manifest

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pocketmt.runtime.backends.registry import BACKEND_NAMES
 from pocketmt.runtime.errors import BundleError
 from pocketmt.runtime.integrity import sha256_file
 from pocketmt.runtime.manifest import Manifest, read_manifest
-
-BACKENDS = ("executorch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -40,19 +39,20 @@ class Bundle:
             if not path.is_file():
                 raise BundleError(f"{self.path}: file missing: {name}")
             size = path.stat().st_size
-            if size != entry["bytes"]:
+            if size != entry.bytes:
                 raise BundleError(
-                    f"{path}: size {size} bytes, manifest says {entry['bytes']} (truncated or replaced file)"
+                    f"{path}: size {size} bytes, manifest says {entry.bytes} (truncated or replaced file)"
                 )
-            if sha256_file(path) != entry["sha256"]:
+            if sha256_file(path) != entry.sha256:
                 raise BundleError(f"{path}: sha256 mismatch (file altered or corrupted)")
 
     def resolve_backend(self, backend: str | None) -> str:
         available = self.manifest.backends
         if backend is None:
-            return "executorch" if "executorch" in available else available[0]
-        if backend not in BACKENDS:
-            raise BundleError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+            first: str = next(name for name in BACKEND_NAMES if name in available)  # the registry's order
+            return first
+        if backend not in BACKEND_NAMES:
+            raise BundleError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_NAMES)}")
         if backend not in available:
             raise BundleError(f"{self.path}: bundle has no {backend} graphs (it has: {', '.join(available)})")
         return backend

@@ -8,7 +8,8 @@ runtime uses after validation.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -51,26 +52,113 @@ class DecodingDefaults:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A typed view of one manifest object. ``section["key"]`` still reads its JSON, for code written
+    against the raw dicts; new code reads the typed fields."""
+
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.raw
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.raw.get(key, default)
+
+
+@dataclass(frozen=True)
+class ModelSection(Section):
+    architecture: str
+    source_lang: str
+    target_lang: str
+    d_model: int
+    encoder_layers: int
+    decoder_layers: int
+    attention_heads: int
+    head_dim: int
+    ffn_dim: int
+    vocab_size: int
+    parameters: int
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> ModelSection:
+        names = [f.name for f in fields(ModelSection) if f.name != "raw"]
+        return ModelSection(data, **{name: data[name] for name in names})
+
+
+@dataclass(frozen=True)
+class FileEntry(Section):
+    bytes: int
+    sha256: str
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> FileEntry:
+        return FileEntry(data, int(data["bytes"]), str(data["sha256"]))
+
+
+@dataclass(frozen=True)
+class GraphsSection(Section):
+    """One backend's ``graphs`` entry: its two entry points and the files it reads."""
+
+    encode: str
+    decode_step: str
+
+    def files(self) -> list[str]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ExecuTorchSection(GraphsSection):
+    file: str  # the program; ``encode`` and ``decode_step`` are its method names
+    weights: Mapping[str, Any] | None  # low-bit weights packed outside the program
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> ExecuTorchSection:
+        return ExecuTorchSection(data, data["encode"], data["decode_step"], data["file"], data.get("weights"))
+
+    def files(self) -> list[str]:
+        return [self.file] + ([str(self.weights["file"])] if self.weights is not None else [])
+
+
+@dataclass(frozen=True)
+class OnnxSection(GraphsSection):
+    weights: str | None  # the external-data file both graphs share
+    dequantize_at_load: bool
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> OnnxSection:
+        return OnnxSection(
+            data,
+            data["encode"],
+            data["decode_step"],
+            data.get("weights"),
+            bool(data.get("dequantize_at_load", False)),
+        )
+
+    def files(self) -> list[str]:
+        return [self.encode, self.decode_step] + ([self.weights] if self.weights is not None else [])
+
+
+# how each backend's ``graphs`` entry reads; the schema lists the same names, the backend registry
+# (``runtime/backends/registry.py``) binds each to its loader and what it needs installed
+GRAPH_SECTIONS: dict[str, Callable[[Mapping[str, Any]], GraphsSection]] = {
+    "executorch": ExecuTorchSection.from_json,
+    "onnx": OnnxSection.from_json,
+}
+
+
+@dataclass(frozen=True)
 class Manifest:
     raw: dict[str, Any]
     limits: Limits
     tokens: SpecialIds
     decoding: DecodingDefaults
 
-    @property
-    def model(self) -> dict[str, Any]:
-        model: dict[str, Any] = self.raw["model"]
-        return model
-
-    @property
-    def files(self) -> dict[str, dict[str, Any]]:
-        files: dict[str, dict[str, Any]] = self.raw["files"]
-        return files
-
-    @property
-    def graphs(self) -> dict[str, dict[str, Any]]:
-        graphs: dict[str, dict[str, Any]] = self.raw["graphs"]
-        return graphs
+    model: ModelSection
+    files: dict[str, FileEntry]
+    graphs: dict[str, GraphsSection]
 
     @property
     def tokenizer(self) -> dict[str, str]:
@@ -87,17 +175,7 @@ class Manifest:
 
     def files_for_backend(self, backend: str) -> list[str]:
         """Files that translating with ``backend`` reads (the integrity check covers these)."""
-        names = self.tokenizer_files()
-        graph = self.graphs[backend]
-        if backend == "executorch":
-            names.append(graph["file"])
-            if "weights" in graph:
-                names.append(graph["weights"]["file"])
-        else:
-            names.extend([graph["encode"], graph["decode_step"]])
-            if "weights" in graph:
-                names.append(graph["weights"])
-        return names
+        return self.tokenizer_files() + self.graphs[backend].files()
 
 
 def parse_manifest(data: Any, where: str = MANIFEST_NAME) -> Manifest:
@@ -120,6 +198,9 @@ def parse_manifest(data: Any, where: str = MANIFEST_NAME) -> Manifest:
     dec = data["decoding"]
     return Manifest(
         raw=data,
+        model=ModelSection.from_json(data["model"]),
+        files={name: FileEntry.from_json(entry) for name, entry in data["files"].items()},
+        graphs={name: GRAPH_SECTIONS[name](entry) for name, entry in data["graphs"].items()},
         limits=Limits(lim["max_source_len"], lim["max_target_len"], lim["max_batch"]),
         tokens=SpecialIds(tok["pad_id"], tok["eos_id"], tok["unk_id"], tok["decoder_start_id"]),
         decoding=DecodingDefaults(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pocketmt.runtime.backends.registry import open_graphs
 from pocketmt.runtime.beam_search import Hypothesis, SearchConfig, beam_search
 from pocketmt.runtime.bundle import Bundle
 from pocketmt.runtime.constrained_search import constrained_beam_search
@@ -104,25 +105,8 @@ def search_config(m: Manifest, options: TranslateOptions | None = None) -> Searc
 
 
 def load_graphs(bundle: Bundle, backend: str) -> StepGraphs:
-    graphs = bundle.manifest.graphs[backend]
-    if backend == "executorch":
-        from pocketmt.runtime.backends.executorch_backend import ExecuTorchGraphs
-
-        data = None
-        if "weights" in graphs:  # low-bit weights, decoded once into a cached data file
-            from pocketmt.runtime.packed_weights import materialize
-
-            spec = graphs["weights"]
-            sha = bundle.manifest.files[spec["file"]]["sha256"]
-            data = materialize(bundle.file(spec["file"]), spec, sha)
-        return ExecuTorchGraphs(bundle.file(graphs["file"]), graphs["encode"], graphs["decode_step"], data)
-    from pocketmt.runtime.backends.onnx_backend import OnnxGraphs
-
-    return OnnxGraphs(
-        bundle.file(graphs["encode"]),
-        bundle.file(graphs["decode_step"]),
-        dequantize_at_load=bool(graphs.get("dequantize_at_load", False)),
-    )
+    """The bundle's graphs on ``backend``, through the backend registry."""
+    return open_graphs(bundle, backend)
 
 
 class Translator:

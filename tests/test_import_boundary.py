@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 FORBIDDEN = ("pocketmt.export", "transformers", "torch", "executorch", "onnxruntime", "onnx")
 
@@ -26,8 +29,6 @@ def test_public_package_and_cli_import_light() -> None:
 
 
 def test_runtime_sources_never_import_export() -> None:
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1] / "runtime"
     offenders = [
         str(p)
@@ -37,3 +38,19 @@ def test_runtime_sources_never_import_export() -> None:
         )
     ]
     assert offenders == []
+
+
+RUNTIME_ONLY = ("pocketmt.export", "transformers", "executorch.exir", "onnx.", "onnxscript", "torch.onnx")
+
+
+@pytest.mark.parametrize("backend", ["executorch", "onnx"])
+def test_loading_a_bundle_uses_runtime_libraries_only(tiny_bundle: Path, backend: str) -> None:
+    """The phone in Python: opening and running a bundle imports no exporter and no compiler toolchain."""
+    code = (
+        "import sys\nfrom pocketmt.runtime import Translator\n"
+        f"t = Translator({str(tiny_bundle)!r}, {backend!r})\nt.translate_one('a dog runs')\n"
+        f"bad = {RUNTIME_ONLY!r}\n"
+        "print('\\n'.join(m for m in sys.modules if m in ('onnx',) or any(m.startswith(b) for b in bad)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert [line for line in out.stdout.splitlines() if line] == []

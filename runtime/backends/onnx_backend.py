@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pocketmt.runtime.errors import BundleError
+from pocketmt.runtime.manifest import OnnxSection
 from pocketmt.runtime.step import F32, I64
+
+if TYPE_CHECKING:
+    from pocketmt.runtime.bundle import Bundle
 
 ENCODE_INPUTS = ("input_ids", "attention_mask")
 STEP_INPUTS = ("input_ids", "position", "self_k", "self_v", "cross_k", "cross_v", "attention_mask")
@@ -58,3 +62,14 @@ class OnnxGraphs:
         )
         lp, nk, nv = self._step.run(None, feeds)
         return lp, nk, nv
+
+
+def open_graphs(bundle: Bundle) -> OnnxGraphs:
+    """The bundle's ONNX graphs (``manifest.graphs["onnx"]``) in ONNX Runtime sessions."""
+    section = bundle.manifest.graphs["onnx"]
+    assert isinstance(section, OnnxSection)
+    return OnnxGraphs(
+        bundle.file(section.encode),
+        bundle.file(section.decode_step),
+        dequantize_at_load=section.dequantize_at_load,
+    )

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from pocketmt.commands.describe import describe
+from pocketmt.runtime.backends.registry import BACKEND_NAMES
 
 
 def add_parsers(sub: Any) -> None:
@@ -17,7 +18,7 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("verify", help="check a bundle's files and replay its reference translations")
     p.add_argument("bundle")
-    p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
+    p.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     p.set_defaults(func=run_verify)
 
 

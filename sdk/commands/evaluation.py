@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pocketmt.runtime.backends.registry import BACKEND_NAMES
+
 
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("report", help="compare bundles: BLEU, chrF, size, bits per weight, latency, memory")
@@ -14,7 +16,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--src", required=True)
     p.add_argument("--ref", required=True)
     p.add_argument("--beam", type=int, default=4)
-    p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
+    p.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     p.add_argument("--limit", type=int, default=0, help="only the first N sentences")
     p.add_argument("-o", "--output", required=True, help="folder for report.md, report.json, report.png")
     p.set_defaults(func=run_report)
@@ -30,7 +32,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--src", required=True, help="source text, one sentence per line (plain or gzip)")
     p.add_argument("--ref", required=True, help="reference translations, aligned with --src")
     p.add_argument("--beam", type=int, default=None, help="beam size (default: the bundle's)")
-    p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
+    p.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--output", help="also write the translations to this file")
     p.add_argument(
@@ -71,7 +73,7 @@ def run_eval(args: argparse.Namespace) -> int:
     terms = None
     if args.terms:
         model = translator.manifest.model
-        terms = read_terms(args.terms, len(sources), model["source_lang"], model["target_lang"])
+        terms = read_terms(args.terms, len(sources), model.source_lang, model.target_lang)
     options = TranslateOptions(beam_size=args.beam)
     result = evaluate(translator, sources, references, options, terms, enforce=not args.no_constraints)
     if args.output:

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from pocketmt.commands.console import warn
+from pocketmt.runtime.backends.registry import BACKEND_NAMES
 from pocketmt.runtime.errors import InputError
 
 
@@ -19,7 +20,7 @@ def add_parsers(sub: Any) -> None:
         "--pair", default="en-de", help="built-in language pair used without --bundle (default en-de)"
     )
     p.add_argument("--beam", type=int, default=None, help="beam size (1 = greedy; default: the bundle's)")
-    p.add_argument("--backend", choices=["executorch", "onnx"], default=None)
+    p.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--json", action="store_true", help="one JSON object per input with ids, score, timings")
     p.add_argument("--glossary", help="terms the translation must use: .tsv, .csv, .tbx or WMT .json/.jsonl")
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     glossary = None
     if args.glossary:
         model = translator.manifest.model
-        glossary = load_glossary(args.glossary, model["source_lang"], model["target_lang"], args.on_conflict)
+        glossary = load_glossary(args.glossary, model.source_lang, model.target_lang, args.on_conflict)
         for warning in glossary.warnings:
             warn(warning)
     for number, text in enumerate(texts, start=1):
