@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pocketmt.export.arch.base import StepGraphs
+from pocketmt.export.compression.weight_formats import tensor_formats
 from pocketmt.export.signatures import ENCODE_INPUTS, ENCODE_OUTPUTS, STEP_INPUTS, STEP_OUTPUTS
-from pocketmt.export.weight_rounding import tensor_formats
 from pocketmt.io.tokenizer_files import bundle_tokenizer_files
 from pocketmt.runtime.integrity import sha256_file
 from pocketmt.runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION

@@ -4,7 +4,7 @@ Each fp32 matrix initializer is stored in the smallest encoding that reproduces 
 int8 with one fp32 scale per row or column (decoded by ``DequantizeLinear``), fp16 (decoded by
 ``Cast``), or fp32 as it was. An encoding is chosen only after decoding it in numpy and comparing
 bytes, so this pass never changes a number the graph computes. It only pays off when the weights
-were rounded first (``weight_rounding``) or come from an fp16 checkpoint.
+were rounded first (``compression/weight_formats.py``) or come from an fp16 checkpoint.
 
 The decode nodes act on constants, so ONNX Runtime folds them once when the session is created
 (the runtime turns off its QDQ fusion for bundles that say ``dequantize_at_load``): memory and speed
@@ -19,8 +19,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from pocketmt.export.weight_rounding import INT8_MAX
+from pocketmt.export.compression.schemes import QMAX
 
+INT8_MAX = QMAX["int8"]
 MIN_ELEMENTS = 1024  # small tensors (biases, norms) are not worth a decode node
 
 

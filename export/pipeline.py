@@ -20,12 +20,12 @@ import numpy as np
 from pocketmt.export.arch import ADAPTERS
 from pocketmt.export.arch.base import StepGraphs as StepGraphsT
 from pocketmt.export.checkpoint import Checkpoint, load_checkpoint
+from pocketmt.export.compression.weight_formats import WEIGHT_FORMATS, round_weights
 from pocketmt.export.eager import EagerGraphs
 from pocketmt.export.errors import ExportError
 from pocketmt.export.manifest_writer import build_manifest, file_entry, file_table
 from pocketmt.export.self_check import ATOL, RTOL, compare_graphs
 from pocketmt.export.signatures import GraphShapes
-from pocketmt.export.weight_rounding import WEIGHT_FORMATS, round_weights
 from pocketmt.io.corpus import read_lines
 from pocketmt.io.tokenizer_files import bundle_tokenizer_files
 from pocketmt.runtime import translator as runtime_translator
@@ -56,7 +56,7 @@ class ExportOptions:
     max_target_len: int = 128
     beam_size: int = 4  # default beam, and the largest batch the graphs accept
     overwrite: bool = False
-    weights: str = "fp32"  # stored weight format: fp32, fp16 or int8 (weight_rounding.py)
+    weights: str = "fp32"  # stored weight format: fp32, fp16 or int8 (compression/weight_formats.py)
     # sentences for the greedy-token parity check of quantized checkpoints (up to PARITY_SENTENCES)
     parity_src: str | None = None
     # low-bit linears (MatMulNBits): "int8" activations (fast kernels) or "fp32" (closest to eager)

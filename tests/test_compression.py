@@ -19,7 +19,7 @@ from pocketmt.export.compression.quantize import (
     add_fake_quant,
     frozen_copy,
     load_quantization,
-    quantize_model,
+    quantize_,
 )
 from pocketmt.export.compression.quantizers import dequantize, quantize_tensor
 from pocketmt.export.compression.schemes import POLICIES, QuantPolicy, Rule, Scheme
@@ -107,7 +107,7 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("name", ["int8", "int4", "ternary"])
 def test_quantize_model_leaves_exact_codes_and_keeps_ties(tiny_model_dir: Path, name: str) -> None:
     model = _load(tiny_model_dir)
-    tensors = quantize_model(model, POLICIES[name])
+    tensors = quantize_(model, POLICIES[name])
     assert model.lm_head.weight is model.model.shared.weight
     assert "lm_head" not in tensors  # the tied projection is the embedding, quantized once
     modules = dict(model.named_modules())

@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import helper, numpy_helper
 
+from pocketmt.export.compression.quantizers import dequantize, quantize_tensor
+from pocketmt.export.compression.schemes import Scheme
+from pocketmt.export.compression.weight_formats import round_weights
 from pocketmt.export.onnx_storage import compact_onnx
-from pocketmt.export.weight_rounding import int8_rows, round_weights
 
 
 def _identity_model(path: Path, weights: dict[str, np.ndarray]) -> None:
@@ -41,8 +43,7 @@ def _decoded(path: Path, names: list[str], dequantize_at_load: bool) -> list[np.
 
 def _int8_rounded(rows: int, cols: int, seed: int) -> np.ndarray:
     w = torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed)) * 0.1
-    q, scale = int8_rows(w)
-    return (q.to(torch.float32) * scale[:, None]).numpy()
+    return dequantize(*quantize_tensor(w, Scheme("int8"))).numpy()
 
 
 @pytest.mark.parametrize("dequantize_at_load", [False, True])

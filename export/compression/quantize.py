@@ -51,11 +51,16 @@ def plan(model: torch.nn.Module, policy: QuantPolicy) -> dict[str, tuple[Scheme,
 
 
 @torch.no_grad()
-def quantize_model(model: torch.nn.Module, policy: QuantPolicy) -> dict[str, QTensor]:
-    """Post-training quantization in place: every weight the policy names becomes ``codes * scales``."""
+def quantize_(model: torch.nn.Module, policy: QuantPolicy) -> dict[str, QTensor]:
+    """The one quantization entry point, in place (torchao's ``quantize_(model, config)``): every
+    weight the policy names becomes ``codes * scales`` (integer schemes; returned by module name)
+    or its fp16 rounding. ``pocketmt quantize``, QAT's freezing and ``export --weights`` all call it."""
     out: dict[str, QTensor] = {}
     for name, (scheme, modules) in plan(model, policy).items():
         weight = modules[0].weight
+        if not scheme.integer:
+            weight.copy_(weight.to(torch.float16).to(weight.dtype))
+            continue
         codes, scales = quantize_tensor(weight, scheme)
         weight.copy_(dequantize(codes, scales).to(weight.dtype))
         out[name] = QTensor(scheme, codes, scales)
@@ -89,7 +94,7 @@ def frozen_copy(model: torch.nn.Module, policy: QuantPolicy) -> tuple[torch.nn.M
     plain.load_state_dict(latent, strict=False)
     plain.tie_weights()
     plain.eval()
-    return plain, quantize_model(plain, policy)
+    return plain, quantize_(plain, policy)
 
 
 def write_tensors(tensors: dict[str, QTensor], folder: Path) -> None:

@@ -4,7 +4,8 @@ All schemes are symmetric. For int8/int4 a group's scale is ``max|w| / qmax`` an
 ``clamp(round(w / scale), -qmax, qmax)``; ternary uses BitNet b1.58's absmean scale,
 ``mean|w|`` over the group, and codes in {-1, 0, 1}. Groups run along the input dimension
 (the last axis); ``group_size = 0`` means one group per row. Scales are rounded to fp16 (bundles
-store them in 16 bits, exactly).
+store them in 16 bits, exactly). This is pocketmt's one int8 quantizer: ``pocketmt quantize`` and
+``pocketmt export --weights int8`` both use it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def _scale(w: torch.Tensor, scheme: Scheme) -> torch.Tensor:
 
 def quantize_tensor(weight: torch.Tensor, scheme: Scheme) -> tuple[torch.Tensor, torch.Tensor]:
     """``(codes int8 [rows, cols], scales fp32 [rows, groups])`` for a 2-D weight."""
+    if not scheme.integer:
+        raise ValueError(f"{scheme.kind} keeps no integer codes; quantize_ rounds such weights in place")
     w = _grouped(weight.detach().to(torch.float32), scheme)
     scale = _scale(w, scheme)
     codes = torch.clamp(torch.round(w / scale[..., None]), -scheme.qmax, scheme.qmax)
@@ -47,6 +50,8 @@ def dequantize(codes: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
 
 def fake_quantize(weight: torch.Tensor, scheme: Scheme) -> torch.Tensor:
     """Quantize-dequantize with a straight-through gradient (for quantization-aware training)."""
+    if not scheme.integer:
+        return weight + (weight.to(torch.float16).to(weight.dtype) - weight).detach()
     w = _grouped(weight, scheme)
     scale = _scale(w, scheme)[..., None]
     q = torch.clamp(torch.round(w / scale), -scheme.qmax, scheme.qmax) * scale

@@ -12,15 +12,16 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("int8", "int4", "ternary")
-QMAX = {"int8": 127, "int4": 7, "ternary": 1}
+# fp16 is no integer code: the weight is rounded to half precision and keeps no codes or scales
+KINDS = ("int8", "int4", "ternary", "fp16")
+QMAX = {"int8": 127, "int4": 7, "ternary": 1, "fp16": 0}
 # bits of one stored code: ternary codes {-1, 0, 1} are packed at 2 bits
-CODE_BITS = {"int8": 8, "int4": 4, "ternary": 2}
+CODE_BITS = {"int8": 8, "int4": 4, "ternary": 2, "fp16": 16}
 
 
 @dataclass(frozen=True)
 class Scheme:
-    kind: str  # int8, int4 or ternary
+    kind: str  # int8, int4, ternary or fp16
     group_size: int = 0  # weights per scale along the input dimension; 0 = one scale per output row
 
     def __post_init__(self) -> None:
@@ -28,6 +29,11 @@ class Scheme:
             raise ValueError(f"unknown scheme {self.kind!r}; choose from {', '.join(KINDS)}")
         if self.group_size < 0 or (self.group_size and self.group_size & (self.group_size - 1)):
             raise ValueError(f"group size must be 0 (per row) or a power of two, not {self.group_size}")
+
+    @property
+    def integer(self) -> bool:
+        """Stored as integer codes and scales (``QTensor``), not as rounded floats."""
+        return self.kind != "fp16"
 
     @property
     def bits(self) -> int:
@@ -99,4 +105,13 @@ POLICIES: dict[str, QuantPolicy] = {
         "ternary",
         (Rule(EMBEDDING, Scheme("int4", group_size=32)), Rule("*", Scheme("ternary"))),
     ),
+}
+
+# `pocketmt export --weights`: the same policies, applied to an unquantized checkpoint at export time.
+# int8 is the one int8 quantizer (``quantizers.quantize_tensor``: per output row, fp16 scale) on every
+# linear and the embedding; the graphs then store it as int8 + DequantizeLinear (``onnx_storage``).
+WEIGHT_POLICIES: dict[str, QuantPolicy] = {
+    "fp32": QuantPolicy("fp32", ()),
+    "fp16": QuantPolicy("fp16", (Rule("*", Scheme("fp16")),)),
+    "int8": QuantPolicy("int8-rows", (Rule("*", Scheme("int8")),)),
 }

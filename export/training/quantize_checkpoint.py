@@ -21,7 +21,7 @@ from pocketmt.export.compression.quantize import (
     add_fake_quant,
     frozen_copy,
     plan,
-    quantize_model,
+    quantize_,
     read_tensors,
     save_quantized,
     write_tensors,
@@ -58,7 +58,7 @@ def quantize_checkpoint(
     source, target = Path(model_dir), Path(out)
     if qat is None:
         model = load_model(source)
-        tensors = quantize_model(model, policy)
+        tensors = quantize_(model, policy)
         save_quantized(model, tensors, policy, source, target, {"method": "post-training"})
         return {"tensors": len(tensors), "method": "post-training"}
     trainer = Trainer(
