@@ -22,7 +22,7 @@ Returns the stored bytes of each kind, for the manifest's bits-per-weight accoun
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from onnx import helper, numpy_helper
 
 from pocketmt.export.compression.quantize import QTensor
 from pocketmt.export.compression.quantizers import dequantize
+from pocketmt.export.errors import ExportError
 from pocketmt.runtime.packed_weights import pack_codes
 
 MS_DOMAIN = "com.microsoft"
@@ -45,6 +46,28 @@ class LowbitStats:
     weights: int = 0  # quantized linear weights lowered to MatMulNBits
     weight_bytes: int = 0  # their packed codes and scales on disk
     embedding_bytes: int = 0
+    lowered: set[str] = field(default_factory=set)  # checkpoint names of the tensors rewritten
+
+    def add(self, other: LowbitStats) -> None:
+        self.weights += other.weights
+        self.weight_bytes += other.weight_bytes
+        self.embedding_bytes += other.embedding_bytes
+        self.lowered |= other.lowered
+
+
+def lowered_here(q: QTensor) -> bool:
+    """Whether this pass stores ``q`` (int4, ternary, grouped int8); per-row int8 is ``compact_onnx``'s."""
+    return q.scheme.kind in LOWBIT or (q.scheme.kind == "int8" and q.scheme.group_size > 0)
+
+
+def require_all_lowered(tensors: dict[str, QTensor], stats: LowbitStats) -> None:
+    """Refuse an export in which a tensor the policy quantized would silently stay fp32."""
+    missing = sorted(name for name, q in tensors.items() if lowered_here(q) and name not in stats.lowered)
+    if missing:
+        raise ExportError(
+            f"refusing to write the bundle: {len(missing)} quantized tensors were not found in the ONNX "
+            f"graphs to be stored low-bit: {', '.join(missing)}"
+        )
 
 
 def _digest(a: np.ndarray) -> str:
@@ -148,16 +171,15 @@ def _packed_table(name: str, q: QTensor, inits: list[onnx.TensorProto], nodes: l
 
 def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 4) -> LowbitStats:
     """Rewrite ``path`` in place; see the module docstring."""
-    by_t: dict[str, QTensor] = {}
-    by_w: dict[str, QTensor] = {}
-    for q in tensors.values():
-        grouped_int8 = q.scheme.kind == "int8" and q.scheme.group_size > 0  # DequantizeLinear: per row
-        if q.scheme.kind not in LOWBIT and not grouped_int8:
+    by_t: dict[str, tuple[str, QTensor]] = {}
+    by_w: dict[str, tuple[str, QTensor]] = {}
+    for name, q in tensors.items():
+        if not lowered_here(q):
             continue
         w = dequantize(q.codes, q.scales).numpy()
-        by_w[_digest(w)] = q  # embedding tables
+        by_w[_digest(w)] = (name, q)  # embedding tables
         if q.scheme.kind in LOWBIT:
-            by_t[_digest(w.T)] = q  # MatMul weights
+            by_t[_digest(w.T)] = (name, q)  # MatMul weights
     stats = LowbitStats()
     if not by_w:
         return stats
@@ -178,7 +200,8 @@ def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 
         users = consumers.get(init.name, [])
         digest = _digest(w)
         if digest in by_t and users and all(u.op_type == "MatMul" and u.input[1] == init.name for u in users):
-            q = by_t[digest]
+            qname, q = by_t[digest]
+            stats.lowered.add(qname)
             for user in users:
                 extra: list[onnx.NodeProto] = []
                 stats.weight_bytes += _matmul_nbits(
@@ -188,7 +211,9 @@ def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 
                 replaced[id(user)] = extra
             dropped.add(init.name)
         elif digest in by_w:
-            stats.embedding_bytes += _packed_table(init.name, by_w[digest], new_inits, head)
+            qname, q = by_w[digest]
+            stats.lowered.add(qname)
+            stats.embedding_bytes += _packed_table(init.name, q, new_inits, head)
             dropped.add(init.name)
     if not dropped:
         return stats

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from pocketmt.export.arch.base import StepGraphs
-from pocketmt.export.onnx_lowbit import ACCURACY_LEVELS, LowbitStats, lower_lowbit
+from pocketmt.export.onnx_lowbit import ACCURACY_LEVELS, LowbitStats, lower_lowbit, require_all_lowered
 from pocketmt.export.onnx_storage import compact_onnx, share_weights
 from pocketmt.export.signatures import (
     ENCODE_INPUTS,
@@ -96,10 +96,8 @@ def export_onnx(
     lowbit = LowbitStats()
     if quantized:
         for name in (ENCODER_FILE, STEP_FILE):
-            part = lower_lowbit(folder / name, quantized, ACCURACY_LEVELS[lowbit_compute])
-            lowbit.weights += part.weights
-            lowbit.weight_bytes += part.weight_bytes
-            lowbit.embedding_bytes += part.embedding_bytes
+            lowbit.add(lower_lowbit(folder / name, quantized, ACCURACY_LEVELS[lowbit_compute]))
+        require_all_lowered(quantized, lowbit)
     for name in (ENCODER_FILE, STEP_FILE):
         for encoding, size in compact_onnx(folder / name).items():
             stored[encoding] = stored.get(encoding, 0) + size
