@@ -125,7 +125,7 @@ public final class Translator implements AutoCloseable {
             score += hyp.normalized; // float32 per piece, summed in double as Python does
             finished = finished && hyp.finished;
         }
-        List<String> nonEmpty = texts.stream().filter(t -> !t.isEmpty()).toList();
+        List<String> nonEmpty = texts.stream().filter(t -> !t.isEmpty()).collect(java.util.stream.Collectors.toList());
         Timings timings = new Timings(tokenizeMs, (model.encodeNanos - enc0) / 1e6, (model.stepNanos - step0) / 1e6,
                 (System.nanoTime() - began) / 1e6, model.steps - steps0);
         return new Translation(text, String.join(" ", nonEmpty), ids, score / pieces.size(), finished,
@@ -203,7 +203,7 @@ public final class Translator implements AutoCloseable {
         if (usable.isEmpty()) {
             return BeamSearch.search(model, piece, cfg);
         }
-        List<Constraint> constraints = usable.stream().map(tc -> tc.constraint).toList();
+        List<Constraint> constraints = usable.stream().map(tc -> tc.constraint).collect(java.util.stream.Collectors.toList());
         Hypothesis hyp = ConstrainedSearch.search(model, piece, cfg, constraints, tokenizer::isWordContinuation,
                 tokenizer::isWordEnd);
         out.constraintsDropped = out.constraintsDropped || hyp.constraintsDropped;

@@ -100,7 +100,7 @@ final class Args {
 
     private static Integer integer(String name, String value) throws UsageException {
         try {
-            return Integer.valueOf(value.strip());
+            return Integer.valueOf(value.trim());
         } catch (NumberFormatException e) {
             throw new UsageException("argument " + name + ": invalid int value: '" + value + "'");
         }

@@ -38,7 +38,7 @@ public final class PipeStepFactory implements StepFactory {
 
     public static String defaultPython() {
         String env = System.getenv(PYTHON_ENV);
-        return env == null || env.isBlank() ? "python3" : env;
+        return env == null || env.trim().isEmpty() ? "python3" : env;
     }
 
     @Override
@@ -170,7 +170,7 @@ public final class PipeStepFactory implements StepFactory {
             synchronized (lines) {
                 List<String> copy = new ArrayList<>(lines);
                 for (int i = copy.size() - 1; i >= 0; i--) {
-                    if (!copy.get(i).isBlank()) {
+                    if (!copy.get(i).trim().isEmpty()) {
                         return copy.get(i).trim();
                     }
                 }

@@ -89,7 +89,7 @@ public final class MarianTokenizer {
     }
 
     private static String oneLine(String s) {
-        return s == null ? "" : s.replaceAll("\\s+", " ").strip();
+        return s == null ? "" : s.replaceAll("\\s+", " ").trim();
     }
 
     public List<String> pieces(String text) {

@@ -89,7 +89,7 @@ public final class PythonText {
         int n = 0;
         try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
             for (String line; (line = r.readLine()) != null; ) {
-                line = line.strip();
+                line = line.trim();
                 if (line.isEmpty() || line.startsWith("#")) {
                     continue;
                 }

@@ -45,7 +45,7 @@ public final class TokenizeTool {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         PrintWriter out = new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), false);
         for (String line; (line = in.readLine()) != null; ) {
-            if (line.isBlank()) {
+            if (line.trim().isEmpty()) {
                 continue;
             }
             String reply;
