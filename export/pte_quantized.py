@@ -41,6 +41,12 @@ _QD = torch.ops.quantized_decomposed
 XNNPACK_GROUP = 32  # XNNPACK's blockwise int4 kernels take groups that are multiples of 32
 
 
+def _constant(t: torch.Tensor) -> nn.Parameter:
+    """A frozen parameter, not a buffer: ExecuTorch drops unused parameters from a program (the
+    decoder graph holds the cross-attention key/value layers it never calls), not unused buffers."""
+    return nn.Parameter(t.contiguous(), requires_grad=False)
+
+
 def stored_bytes(q: QTensor, storage: str) -> int:
     """Bytes the program holds for ``q`` in ``storage``: XNNPACK packs int4 two per byte and keeps
     fp32 per-channel scales or bf16 group scales; the embedding kernels get fp32 scales."""
@@ -114,15 +120,15 @@ class DynamicQuantLinear(nn.Module):
         super().__init__()
         rows = q.codes.shape[0]
         self.kind = kind
-        self.register_buffer("codes", q.codes.to(torch.int8).contiguous())
+        self.codes = _constant(q.codes.to(torch.int8))
         if kind == "qb4w":
             self.group_size = q.scheme.group_size
-            self.register_buffer("scales", q.scales.to(torch.float32).contiguous())
-            self.register_buffer("zeros", torch.zeros_like(self.scales, dtype=torch.int64))
+            self.scales = _constant(q.scales.to(torch.float32))
+            self.zeros = _constant(torch.zeros_like(q.scales, dtype=torch.int64))
         else:
             self.group_size = 0
-            self.register_buffer("scales", q.scales.reshape(rows).to(torch.float32).contiguous())
-            self.register_buffer("zeros", torch.zeros(rows, dtype=torch.int64))
+            self.scales = _constant(q.scales.reshape(rows).to(torch.float32))
+            self.zeros = _constant(torch.zeros(rows, dtype=torch.int64))
         self.qmin, self.qmax = (-128, 127) if kind == "qc8w" else (-8, 7)
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), requires_grad=False)
 
@@ -194,10 +200,10 @@ class QuantEmbedding(nn.Module):
         super().__init__()
         rows = q.codes.shape[0]
         self.bits = {"int8": 8, "int4": 4, "ternary": 2}[q.scheme.kind]
-        self.register_buffer("packed", _pack_embedding(q.codes, self.bits))
+        self.packed = _constant(_pack_embedding(q.codes, self.bits))
         # fp32 scales: with fp16 ones the kernels may multiply in fp16, which rounds code * scale
         scales = q.scales.to(torch.float32)
-        self.register_buffer("scales", scales.reshape(rows) if scales.shape[1] == 1 else scales.contiguous())
+        self.scales = _constant(scales.reshape(rows) if scales.shape[1] == 1 else scales)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         if self.bits == 8:
