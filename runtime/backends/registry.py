@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pocketmt.runtime.backends import executorch_backend, onnx_backend
 from pocketmt.runtime.errors import BundleError
-from pocketmt.runtime.manifest import GRAPH_SECTIONS, ExecuTorchSection
+from pocketmt.runtime.manifest import GRAPH_SECTIONS
 
 if TYPE_CHECKING:
     from pocketmt.runtime.bundle import Bundle
@@ -29,26 +29,9 @@ class Backend:
     open_graphs: Callable[[Bundle], StepGraphs]
 
 
-def _open_executorch(bundle: Bundle) -> StepGraphs:
-    # TODO(pte): this is today's loading path, moved as it was; replace the body with
-    # ``return executorch_backend.open_graphs(bundle)`` once that function is committed.
-    section = bundle.manifest.graphs["executorch"]
-    assert isinstance(section, ExecuTorchSection)
-    data = None
-    if section.weights is not None:  # low-bit weights, decoded once into a cached data file
-        from pocketmt.runtime.packed_weights import materialize
-
-        spec = dict(section.weights)
-        sha = bundle.manifest.files[spec["file"]].sha256
-        data = materialize(bundle.file(spec["file"]), spec, sha)
-    return executorch_backend.ExecuTorchGraphs(
-        bundle.file(section.file), section.encode, section.decode_step, data
-    )
-
-
 # ExecuTorch first: the default where a bundle has both
 BACKENDS: dict[str, Backend] = {
-    "executorch": Backend("executorch", ("executorch.runtime", "torch"), _open_executorch),
+    "executorch": Backend("executorch", ("executorch", "torch"), executorch_backend.open_graphs),
     "onnx": Backend("onnx", ("onnxruntime",), onnx_backend.open_graphs),
 }
 BACKEND_NAMES: tuple[str, ...] = tuple(BACKENDS)
