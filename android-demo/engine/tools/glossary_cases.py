@@ -26,7 +26,7 @@ OUT = Path("android-demo/engine/src/test/resources/org/pocketmt/engine/glossary/
 TBX_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
 FILES: list[tuple[str, bytes, str]] = [  # name, content, on_conflict
     ("a.tsv", b"source\ttarget\n# a comment\ntreatment\tBehandlung\tTherapie|Versorgung\tmed\n", "error"),
-    ("b.tsv", "ok\tgut\nbroken line without tab\n".encode(), "error"),
+    ("b.tsv", b"ok\tgut\nbroken line without tab\n", "error"),
     ("c.tsv", b"ok\tgut\n\tnothing\n", "error"),
     ("d.tsv", b"ok\t \n", "error"),
     ("e.tsv", b"ok\tgut\nOK\tschlecht\n", "error"),
@@ -51,33 +51,61 @@ FILES: list[tuple[str, bytes, str]] = [  # name, content, on_conflict
     ("c.csv", b'a,"b,c",d\n', "error"),
     ("A.TSV", b"x\ty\n", "error"),
     ("noext", b"x\ty\n", "error"),
-    ("a.tbx", (TBX_HEAD + '<tbx><text><body><termEntry>'
-               '<langSet xml:lang="en"><tig><term>kidney</term></tig></langSet>'
-               '<langSet xml:lang="de"><tig><term>Niere</term></tig><tig><term>Nieren</term></tig></langSet>'
-               '</termEntry></body></text></tbx>').encode(), "error"),
-    ("b.tbx", (TBX_HEAD + '<!DOCTYPE martif SYSTEM "TBXcoreStructV02.dtd"><martif><text><body>'
-               '<termEntry><langSet xml:lang="EN-us"><ntig><termGrp><term> liver </term></termGrp></ntig></langSet>'
-               '<langSet lang="de"><tig><term>Leber<sub>x</sub>tail</term></tig><tig><term>  </term></tig></langSet></termEntry>'
-               '<termEntry><langSet xml:lang="en"><tig><term>a &amp; b</term></tig><tig><term>c</term></tig></langSet>'
-               '<langSet xml:lang="de"><tig><term><![CDATA[A & B]]></term></tig><tig><term>A &amp; B</term></tig></langSet></termEntry>'
-               '</body></text></martif>').encode(), "error"),
-    ("c.tbx", (TBX_HEAD + '<tbx xmlns="urn:iso:std:iso:30042:ed-2"><text><body><conceptEntry>'
-               '<langSec xml:lang="en"><termSec><term>nope</term></termSec></langSec>'
-               '<langSet xml:lang="en"><termSec><term>heart</term></termSec></langSet>'
-               '<langSet xml:lang="de"><termSec><term>Herz</term></termSec></langSet>'
-               '</conceptEntry></body></text></tbx>').encode(), "error"),
-    ("d.tbx", (TBX_HEAD + '<tbx><termEntry><langSet xml:lang="en"><tig><term>x</term></tig></langSet>'
-               '</termEntry></tbx>').encode(), "error"),
+    (
+        "a.tbx",
+        (
+            TBX_HEAD + "<tbx><text><body><termEntry>"
+            '<langSet xml:lang="en"><tig><term>kidney</term></tig></langSet>'
+            '<langSet xml:lang="de"><tig><term>Niere</term></tig><tig><term>Nieren</term></tig></langSet>'
+            "</termEntry></body></text></tbx>"
+        ).encode(),
+        "error",
+    ),
+    (
+        "b.tbx",
+        (
+            TBX_HEAD + '<!DOCTYPE martif SYSTEM "TBXcoreStructV02.dtd"><martif><text><body>'
+            '<termEntry><langSet xml:lang="EN-us"><ntig><termGrp><term> liver </term></termGrp></ntig></langSet>'
+            '<langSet lang="de"><tig><term>Leber<sub>x</sub>tail</term></tig><tig><term>  </term></tig></langSet></termEntry>'
+            '<termEntry><langSet xml:lang="en"><tig><term>a &amp; b</term></tig><tig><term>c</term></tig></langSet>'
+            '<langSet xml:lang="de"><tig><term><![CDATA[A & B]]></term></tig><tig><term>A &amp; B</term></tig></langSet></termEntry>'
+            "</body></text></martif>"
+        ).encode(),
+        "error",
+    ),
+    (
+        "c.tbx",
+        (
+            TBX_HEAD + '<tbx xmlns="urn:iso:std:iso:30042:ed-2"><text><body><conceptEntry>'
+            '<langSec xml:lang="en"><termSec><term>nope</term></termSec></langSec>'
+            '<langSet xml:lang="en"><termSec><term>heart</term></termSec></langSet>'
+            '<langSet xml:lang="de"><termSec><term>Herz</term></termSec></langSet>'
+            "</conceptEntry></body></text></tbx>"
+        ).encode(),
+        "error",
+    ),
+    (
+        "d.tbx",
+        (
+            TBX_HEAD + '<tbx><termEntry><langSet xml:lang="en"><tig><term>x</term></tig></langSet>'
+            "</termEntry></tbx>"
+        ).encode(),
+        "error",
+    ),
     ("e.tbx", b'<?xml version="1.0"?><!DOCTYPE tbx [<!ENTITY e "boom">]><tbx>&e;</tbx>', "error"),
     ("f.xml", b"<tbx><unclosed></tbx>", "error"),
-    ("a.json", json.dumps([{"en": "liver", "de": "Leber"}, {"en": "lung", "de": ["Lunge", " ", "Lunge"]}]).encode(), "error"),
+    (
+        "a.json",
+        json.dumps([{"en": "liver", "de": "Leber"}, {"en": "lung", "de": ["Lunge", " ", "Lunge"]}]).encode(),
+        "error",
+    ),
     ("b.jsonl", b'[{"en": "a", "de": "b"}]\n{oops\n', "error"),
     ("c.jsonl", b'[{"en": "a", "de": "b"}]\n\n[{"en": "c", "de": "d"}]\n', "error"),
     ("d.json", b'[{"en": "a", "de": 3}]', "error"),
     ("e.json", b'[{"de": "b"}]', "error"),
     ("f.json", b'{"en": "a", "de": "b"}\n', "error"),
     ("g.json", b"[]", "error"),
-    ("h.json", b'[1, 2]', "error"),
+    ("h.json", b"[1, 2]", "error"),
     ("i.jsonl", b'[{"en": "a", "de": "b"}]\r\n[{"en": "c", "de": "d"},]\n', "error"),
     ("j.jsonl", b'[{"en": "a", "de": "b"}] [1]\n', "error"),
     ("k.jsonl", b'[{"en": "a" "de": "b"}]\n', "error"),
@@ -91,30 +119,92 @@ FILES: list[tuple[str, bytes, str]] = [  # name, content, on_conflict
 ]
 
 MATCH_ENTRIES = [
-    ("heart", "Herz"), ("heart attack", "Herzinfarkt"), ("café", "Café"), ("cat", "Katze"), ("a b", "X"),
-    ("b c d", "Y"), ("c", "Z"), ("straße", "street"), ("ǅemal", "x"), ("ﬁre", "Feuer"), ("x²", "sq"),
-    ("١٢٣", "digits"), ("Ⅻ", "twelve"), ("नमस्ते", "hello"), ("e\u0301t\u00e9", "summer"), ("ΣΊΣΥΦΟΣ", "s"),
+    ("heart", "Herz"),
+    ("heart attack", "Herzinfarkt"),
+    ("café", "Café"),
+    ("cat", "Katze"),
+    ("a b", "X"),
+    ("b c d", "Y"),
+    ("c", "Z"),
+    ("straße", "street"),
+    ("ǅemal", "x"),
+    ("ﬁre", "Feuer"),
+    ("x²", "sq"),
+    ("١٢٣", "digits"),
+    ("Ⅻ", "twelve"),
+    ("नमस्ते", "hello"),
+    ("e\u0301t\u00e9", "summer"),
+    ("ΣΊΣΥΦΟΣ", "s"),
 ]
 MATCH_TEXTS = [
-    "A HEART attack at the Cafe\u0301? No: a category, a cat.", "ＣＡＦÉ", "a b c d", "STRASSE Straße strasse",
-    "DŽEMAL ǆemal", "fire FIRE ﬁre", "x2 x² X²", "١٢٣ 123", "ⅻ XII", "नमस्ते दुनिया", "été ÉTÉ", "σίσυφος ΣΊΣΥΦΟΣ",
-    "under_score heart_attack", "", "  ", "İstanbul ǰ ẞ",
+    "A HEART attack at the Cafe\u0301? No: a category, a cat.",
+    "ＣＡＦÉ",
+    "a b c d",
+    "STRASSE Straße strasse",
+    "DŽEMAL ǆemal",
+    "fire FIRE ﬁre",
+    "x2 x² X²",
+    "١٢٣ 123",
+    "ⅻ XII",
+    "नमस्ते दुनिया",
+    "été ÉTÉ",
+    "σίσυφος ΣΊΣΥΦΟΣ",
+    "under_score heart_attack",
+    "",
+    "  ",
+    "İstanbul ǰ ẞ",
 ]
 SEGMENT_TEXTS = [
-    ("a b c.", 8), ("One two three. Four five! Six seven eight? Nine.", 6), ("w " * 20 + "end.", 8),
-    ("Hi. There! Ok? Done\u3002 End", 3), ("a.\u00a0b c.\x1cd e.\u2028f g.\u200bh i.\x85j", 3),
-    ("x\u2026\u3000y z\uff01\ty w\uff1f\n\nv", 3), ("it's a very long sentence with 'quotes' and \"double\" ones.", 4),
-    ("\u00e9" * 50 + " z.", 2), ("long \U0001F600 emoji sentence here with \x07 bell and more words.", 4),
-    ("a. b. c. d. e. f.", 2), ("..  . ! ?", 2), ("", 3), ("a b", 1),
+    ("a b c.", 8),
+    ("One two three. Four five! Six seven eight? Nine.", 6),
+    ("w " * 20 + "end.", 8),
+    ("Hi. There! Ok? Done\u3002 End", 3),
+    ("a.\u00a0b c.\x1cd e.\u2028f g.\u200bh i.\x85j", 3),
+    ("x\u2026\u3000y z\uff01\ty w\uff1f\n\nv", 3),
+    ("it's a very long sentence with 'quotes' and \"double\" ones.", 4),
+    ("\u00e9" * 50 + " z.", 2),
+    ("long \U0001f600 emoji sentence here with \x07 bell and more words.", 4),
+    ("a. b. c. d. e. f.", 2),
+    ("..  . ! ?", 2),
+    ("", 3),
+    ("a b", 1),
 ]
-REPRS = ["plain", "it's", 'say "hi"', "both ' and \"", "tab\tnl\nret\r", "\x00\x1f\x7f\x80\xa0\xad",
-         "\u2028\u200b\ufeff", "\U0001F600\U000E0001", "\\back", "é中文", "\ud800x"]
+REPRS = [
+    "plain",
+    "it's",
+    'say "hi"',
+    "both ' and \"",
+    "tab\tnl\nret\r",
+    "\x00\x1f\x7f\x80\xa0\xad",
+    "\u2028\u200b\ufeff",
+    "\U0001f600\U000e0001",
+    "\\back",
+    "é中文",
+    "\ud800x",
+]
 
 
 def term_cases() -> list[dict]:
     rng = random.Random(3)
-    pool = ["Haus", "haus", "ßtraße", "élan", "Krankenhaus", "x", "", " ", "ǆungla", "ŉ", "İstanbul",
-            "\u2009pad", "a b", "ab", "Ab", "zz top", "q"]
+    pool = [
+        "Haus",
+        "haus",
+        "ßtraße",
+        "élan",
+        "Krankenhaus",
+        "x",
+        "",
+        " ",
+        "ǆungla",
+        "ŉ",
+        "İstanbul",
+        "\u2009pad",
+        "a b",
+        "ab",
+        "Ab",
+        "zz top",
+        "q",
+    ]
 
     def pieces(text: str) -> list[str]:
         out = []
@@ -155,8 +245,34 @@ def term_cases() -> list[dict]:
 def fuzz_json(count: int) -> list[list]:
     """Random near-JSON lines: ``json.loads``'s error message for each, or None when it parses."""
     rng = random.Random(5)
-    atoms = ['[', ']', '{', '}', ',', ':', '"a"', '"', '1', '-', '0', '.5', 'e3', 'null', 'nul', 'true', 'NaN',
-             '-Infinity', ' ', '\t', '\\u00e9', '\\x', '01', '"\x01"', "'a'", '\n']
+    atoms = [
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        '"a"',
+        '"',
+        "1",
+        "-",
+        "0",
+        ".5",
+        "e3",
+        "null",
+        "nul",
+        "true",
+        "NaN",
+        "-Infinity",
+        " ",
+        "\t",
+        "\\u00e9",
+        "\\x",
+        "01",
+        '"\x01"',
+        "'a'",
+        "\n",
+    ]
     out = []
     for _ in range(count):
         text = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 8)))
@@ -201,7 +317,11 @@ def main() -> None:
         for name, content, on_conflict in FILES:
             path = d / name
             path.write_bytes(content)
-            case: dict = {"name": name, "content": base64.b64encode(content).decode(), "on_conflict": on_conflict}
+            case: dict = {
+                "name": name,
+                "content": base64.b64encode(content).decode(),
+                "on_conflict": on_conflict,
+            }
             try:
                 g = load_glossary(path, "en", "de", on_conflict)
                 case["terms"] = [[t.source, list(t.targets), t.note] for t in g.terms]
@@ -215,19 +335,36 @@ def main() -> None:
         try:
             load_glossary(missing, "en", "de")
         except InputError as exc:
-            files.append({"name": "missing.tsv", "content": None, "on_conflict": "error",
-                          "error": str(exc).replace(str(d), "{dir}")})
+            files.append(
+                {
+                    "name": "missing.tsv",
+                    "content": None,
+                    "on_conflict": "error",
+                    "error": str(exc).replace(str(d), "{dir}"),
+                }
+            )
     glossary = Glossary.from_terms([Term(s, (t,)) for s, t in MATCH_ENTRIES], on_conflict="last")
     matches = [
-        {"text": t, "words": words(t), "matches": [[m.term.source, m.start_word, m.end_word] for m in glossary.match(t)]}
+        {
+            "text": t,
+            "words": words(t),
+            "matches": [[m.term.source, m.start_word, m.end_word] for m in glossary.match(t)],
+        }
         for t in MATCH_TEXTS + [s for s, _ in MATCH_ENTRIES]
     ]
     segments = []
     for text, max_len in SEGMENT_TEXTS:
         try:
             seg = segment(text, encode, max_len, 0)
-            segments.append({"text": text, "max_len": max_len, "pieces": seg.pieces, "texts": seg.texts,
-                             "warnings": seg.warnings})
+            segments.append(
+                {
+                    "text": text,
+                    "max_len": max_len,
+                    "pieces": seg.pieces,
+                    "texts": seg.texts,
+                    "warnings": seg.warnings,
+                }
+            )
         except ValueError as exc:
             segments.append({"text": text, "max_len": max_len, "error": str(exc)})
     data = {
@@ -241,7 +378,9 @@ def main() -> None:
         "csv": fuzz_csv(400),
     }
     OUT.write_text(json.dumps(data, ensure_ascii=True, indent=None) + "\n")
-    print(f"wrote {OUT}: {len(files)} files, {len(matches)} texts, {len(segments)} segmentations, {len(data['terms'])} terms")
+    print(
+        f"wrote {OUT}: {len(files)} files, {len(matches)} texts, {len(segments)} segmentations, {len(data['terms'])} terms"
+    )
 
 
 if __name__ == "__main__":
