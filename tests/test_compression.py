@@ -238,52 +238,6 @@ def test_export_refuses_a_bundle_under_the_parity_threshold(
     assert not (tmp_path / "b").exists()
 
 
-def test_ternary_pte_bundle_ships_packed_weights_and_decodes_them_once(
-    ternary_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pocketmt.runtime.errors import PocketMTError
-    from pocketmt.runtime.translator import Translator
-
-    monkeypatch.setenv("POCKETMT_CACHE", str(tmp_path / "cache"))
-    raw = _export_with_parity(ternary_dir, tmp_path, "pte")
-    out = tmp_path / "bundle"
-    spec = raw["graphs"]["executorch"]["weights"]
-    _, tensors = load_quantization(ternary_dir)  # type: ignore[misc]
-    assert set(spec["tensors"]) == set(tensors)  # every quantized tensor stored once, packed
-    from safetensors import safe_open
-
-    with safe_open(str(out / spec["file"]), "numpy") as fh:
-        uses = [e["tensor"] for e in json.loads(fh.metadata()["pocketmt.constants"])]
-    assert len(uses) == spec["constants"]
-    assert uses.count("model.shared") >= 3  # both lookups and the output projection, one copy
-    linear = {n: q for n, q in tensors.items() if n != "model.shared"}
-    weights = sum(q.codes.numel() for q in linear.values())
-    rows = sum(q.codes.shape[0] for q in linear.values())
-    assert raw["graphs"]["executorch"]["weight_bytes"]["linear"] == weights // 4 + 2 * rows
-    assert raw["graphs"]["executorch"]["linear_bits_per_weight"] == pytest.approx(
-        (2 * weights + 16 * rows) / weights, abs=1e-3
-    )
-    # the program holds no weights: no quantized tensor's fp32 bytes are in it, in either layout
-    program = (out / "model.pte").read_bytes()
-    for q in tensors.values():
-        w = dequantize(q.codes, q.scales).numpy()
-        assert w.tobytes()[:64] not in program and w.T.copy().tobytes()[:64] not in program
-    first = Translator(out, "executorch").translate(["the cat sees the dog"])
-    cached = list((tmp_path / "cache").glob("*.ptd"))
-    assert len(cached) == 1 and cached[0].stat().st_size == spec["ptd_bytes"]
-    # the data file holds each content once: three references to the tied embedding, one copy
-    embedding = dequantize(tensors["model.shared"].codes, tensors["model.shared"].scales).numpy()
-    assert cached[0].read_bytes().count(embedding.tobytes()) == 1
-    cached[0].write_bytes(b"\0" * spec["ptd_bytes"])  # a damaged cache is rebuilt, not trusted
-    assert Translator(out, "executorch").translate(["the cat sees the dog"])[0].text == first[0].text
-    weights_file = out / spec["file"]
-    data = bytearray(weights_file.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    weights_file.write_bytes(bytes(data))
-    with pytest.raises(PocketMTError, match="sha256"):
-        Translator(out, "executorch")
-
-
 @pytest.mark.parametrize("name", ["int8", "int4"])
 def test_post_training_bundles_store_their_scheme(tiny_model_dir: Path, tmp_path: Path, name: str) -> None:
     from pocketmt.export.pipeline import ExportOptions, export_bundle
