@@ -338,7 +338,12 @@ def _check_backends(
             if agreement < PARITY_MIN_AGREEMENT:
                 problems.append(
                     f"{backend}: greedy tokens agree with eager on {agreement:.1%} of {len(parity)} "
-                    f"sentences, under {PARITY_MIN_AGREEMENT:.0%} (try --lowbit-compute fp32)"
+                    f"sentences, under {PARITY_MIN_AGREEMENT:.0%}"
+                    + (
+                        " (try --lowbit-compute fp32)"
+                        if backend == "onnx"
+                        else " (XNNPACK's low-bit linears always quantize activations to int8)"
+                    )
                 )
         elif mismatches:
             problems.append(f"{backend}: {mismatches} reference translations differ from eager")

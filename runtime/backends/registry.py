@@ -31,7 +31,11 @@ class Backend:
 
 # ExecuTorch first: the default where a bundle has both
 BACKENDS: dict[str, Backend] = {
-    "executorch": Backend("executorch", ("executorch", "torch"), executorch_backend.open_graphs),
+    "executorch": Backend(
+        "executorch",
+        ("torch", "executorch.extension.pybindings", "executorch.kernels.quantized"),
+        executorch_backend.open_graphs,
+    ),
     "onnx": Backend("onnx", ("onnxruntime",), onnx_backend.open_graphs),
 }
 BACKEND_NAMES: tuple[str, ...] = tuple(BACKENDS)

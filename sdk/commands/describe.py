@@ -60,12 +60,8 @@ def _graphs(backend: str, graph: dict[str, Any]) -> list[str]:
             f"  Backend executorch: {graph['file']} ({graph.get('delegate', 'portable')}), "
             f"methods {graph['encode']} and {graph['decode_step']}"
         ]
-        if "weights" in graph:
-            spec = graph["weights"]
-            lines.append(
-                f"    weights packed in {spec['file']}: {_stored(graph.get('weight_bytes', {}))}"
-                f"; decoded once at load to {human_bytes(spec['ptd_bytes'])} of fp32 (cached)"
-            )
+        if graph.get("weight_bytes"):  # low-bit codes inside the one program, kept low-bit in memory
+            lines.append(f"    weights stored in the program: {_stored(graph['weight_bytes'])}")
         return lines
     lines = [
         f"  Backend onnx: {graph['encode']} and {graph['decode_step']} (opset {graph.get('opset', '?')})"
