@@ -80,7 +80,7 @@ class PythonReplayTest {
             }
         }
         System.out.println("python replay: " + (cases.length() - failures.size()) + " of " + cases.length() + " identical ("
-                + sensitive + " of them depend on the frozenset visiting order)");
+                + sensitive + " of them depend on the sorted visiting order of partial triples)");
         assertTrue(cases.length() >= 300, "too few cases");
         assertEquals(List.of(), failures);
     }
