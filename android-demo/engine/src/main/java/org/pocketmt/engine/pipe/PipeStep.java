@@ -65,27 +65,13 @@ public final class PipeStep implements Step, AutoCloseable {
 
     @Override
     public void start(int[] sourceIds, int rows) {
-        ByteBuffer b = request('S', 8 + 4 * sourceIds.length);
-        b.putInt(rows).putInt(sourceIds.length);
-        for (int id : sourceIds) {
-            b.putInt(id);
-        }
-        send(b);
-        try {
-            expectOk();
-        } catch (IOException e) {
-            throw gone(e);
-        }
+        sendCounted('S', sourceIds, rows);
+        awaitOk();
     }
 
     @Override
     public float[] step(int[] tokens) {
-        ByteBuffer b = request('D', 4 + 4 * tokens.length);
-        b.putInt(tokens.length);
-        for (int t : tokens) {
-            b.putInt(t);
-        }
-        send(b);
+        sendCounted('D', tokens);
         try {
             expectOk();
             ByteBuffer shape = ByteBuffer.wrap(readBytes(8)).order(ByteOrder.LITTLE_ENDIAN);
@@ -110,12 +96,24 @@ public final class PipeStep implements Step, AutoCloseable {
 
     @Override
     public void reorder(int[] parents) {
-        ByteBuffer b = request('R', 4 + 4 * parents.length);
-        b.putInt(parents.length);
-        for (int p : parents) {
-            b.putInt(p);
+        sendCounted('R', parents);
+        awaitOk();
+    }
+
+    /** One request: the leading ints (if any), then the count of {@code values} and the values. */
+    private void sendCounted(char op, int[] values, int... lead) {
+        ByteBuffer b = request(op, 4 * (lead.length + 1 + values.length));
+        for (int x : lead) {
+            b.putInt(x);
+        }
+        b.putInt(values.length);
+        for (int v : values) {
+            b.putInt(v);
         }
         send(b);
+    }
+
+    private void awaitOk() {
         try {
             expectOk();
         } catch (IOException e) {
