@@ -16,6 +16,7 @@ import io
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -135,9 +136,25 @@ def _split_forms(cell: str) -> list[str]:
     return [f.strip() for f in cell.split("|") if f.strip()]
 
 
+def _rows(text: str, path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """The rows of a delimited file with their line numbers; a malformed file (a field longer than
+    the csv module's limit) is an error naming the line."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{path}:{reader.line_num}: unreadable line ({exc})") from exc
+        number += 1
+        yield number, row
+
+
 def _read_delimited(text: str, path: Path, delimiter: str) -> list[Term]:
     terms = []
-    for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), start=1):
+    for number, row in _rows(text, path, delimiter):
         first = row[0].strip() if row else ""
         if not first and not "".join(row).strip() or first.startswith("#"):
             continue
@@ -163,7 +180,8 @@ def _read_tbx(raw: bytes, path: Path, source_lang: str, target_lang: str) -> lis
 
     try:
         root = ElementTree.fromstring(raw)
-    except (ElementTree.ParseError, DefusedXmlException) as exc:
+    # LookupError: an XML declaration naming an encoding Python does not know
+    except (ElementTree.ParseError, DefusedXmlException, LookupError, ValueError) as exc:
         raise InputError(f"{path}: not a readable TBX file ({exc})") from exc
     xml_lang = "{http://www.w3.org/XML/1998/namespace}lang"
 
@@ -190,6 +208,18 @@ def _read_tbx(raw: bytes, path: Path, source_lang: str, target_lang: str) -> lis
     return terms
 
 
+def _check_unicode(terms: list[Term], where: str) -> None:
+    """A lone surrogate (JSON's ``"\\udcff"``) cannot reach the tokenizer: refuse it here."""
+    for term in terms:
+        for text in (term.source, *term.targets):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InputError(
+                    f"{where}: term {text!r} is not valid Unicode (lone surrogate at position {exc.start})"
+                ) from exc
+
+
 def terms_from_wmt(items: Any, source_lang: str, target_lang: str, where: str) -> list[Term]:
     """WMT 2023 terminology format: a list of ``{"de": "...", "en": "..."}`` objects."""
     if not isinstance(items, list):
@@ -203,7 +233,21 @@ def terms_from_wmt(items: Any, source_lang: str, target_lang: str, where: str) -
         if not all(isinstance(f, str) for f in forms):
             raise InputError(f"{where}: {target_lang!r} must be a string or a list of strings")
         terms.append(Term(item[source_lang], tuple(dict.fromkeys(str(f) for f in forms if str(f).strip()))))
+    _check_unicode(terms, where)
     return terms
+
+
+def parse_json(text: str, where: str) -> Any:
+    """``json.loads`` with every way it can fail as an ``InputError`` naming ``where``: malformed
+    JSON, nesting deeper than Python's parser recurses, integers too long for Python to convert."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not valid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise InputError(f"{where}: JSON nested too deeply to read") from exc
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise InputError(f"{where}: not usable JSON ({str(exc).split(':')[0]})") from exc
 
 
 def load_glossary(
@@ -212,7 +256,10 @@ def load_glossary(
     p = Path(path)
     if not p.is_file():
         raise InputError(f"glossary not found: {p}")
-    raw = p.read_bytes()
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read the glossary ({exc.strerror})") from exc
     suffix = p.suffix.lower()
     if suffix in (".tbx", ".xml"):
         terms = _read_tbx(raw, p, source_lang, target_lang)
@@ -225,18 +272,16 @@ def load_glossary(
         if suffix in (".json", ".jsonl"):
             terms = []
             try:  # one JSON list for the whole file
-                whole = json.loads(text)
-            except json.JSONDecodeError:
-                whole = None
+                whole = parse_json(text, str(p))
+            except InputError:
+                whole = None  # JSON lines, or an error the line-by-line reading names with its line
             if isinstance(whole, list) and all(isinstance(x, dict) for x in whole):
                 terms = terms_from_wmt(whole, source_lang, target_lang, str(p))
             lines: list[str] = [] if terms else text.splitlines()
             for number, line in enumerate(lines, start=1):
                 if line.strip():
-                    try:
-                        terms += terms_from_wmt(json.loads(line), source_lang, target_lang, f"{p}:{number}")
-                    except json.JSONDecodeError as exc:
-                        raise InputError(f"{p}:{number}: not valid JSON ({exc.msg})") from exc
+                    where = f"{p}:{number}"
+                    terms += terms_from_wmt(parse_json(line, where), source_lang, target_lang, where)
         else:
             terms = _read_delimited(text, p, "," if suffix == ".csv" else "\t")
     return Glossary.from_terms(terms, on_conflict, str(p))
