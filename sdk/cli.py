@@ -2,7 +2,8 @@
 (``pocketmt.commands``), and the error handling they share.
 
 Every user-facing failure is one line on stderr and exit code 2; ``--debug``
-shows the traceback instead.
+shows the traceback instead. A command that needs an optional extra (``pip install 'pocketmt[export]'``)
+says so the same way when the extra is not installed.
 """
 
 from __future__ import annotations
@@ -15,11 +16,52 @@ import warnings
 from collections.abc import Sequence
 
 from pocketmt.commands import bundle, compression, evaluation, export, training, translate
-from pocketmt.commands.console import PROG, error
+from pocketmt.commands.console import PROG, error, missing_extra
+from pocketmt.runtime.backends.registry import is_installed
 from pocketmt.runtime.errors import PocketMTError
 
 # in the order ``pocketmt --help`` lists them
 COMMAND_GROUPS = (export, translate, training, compression, evaluation, bundle)
+
+
+# The import names each extra of pyproject.toml installs (tests/test_lean_install.py checks they agree),
+# and the commands that need one before they can start. ``pip install pocketmt`` alone runs translate,
+# verify, info and eval on bundles with ONNX graphs.
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "export": (
+        "torch",
+        "executorch",
+        "onnx",
+        "onnxscript",
+        "transformers",
+        "safetensors",
+        "matplotlib",
+        "tqdm",
+    ),
+}
+COMMAND_EXTRAS: dict[str, str] = {
+    "export": "export",
+    "train": "export",
+    "distill": "export",
+    "quantize": "export",
+    "prune": "export",
+    "report": "export",
+}
+
+
+def extra_providing(module: str | None) -> str | None:
+    """The extra that installs top-level package of ``module``, if one does."""
+    top = (module or "").split(".")[0]
+    return next((extra for extra, names in EXTRA_MODULES.items() if top in names), None)
+
+
+def missing_for(command: str) -> tuple[str, list[str]] | None:
+    """The extra ``command`` needs and its packages missing here, or None when it can run."""
+    extra = COMMAND_EXTRAS.get(command)
+    if extra is None:
+        return None
+    missing = [name for name in EXTRA_MODULES[extra] if not is_installed(name)]
+    return (extra, missing) if missing else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if needed := missing_for(args.command):
+        error(missing_extra(f"{PROG} {args.command}", *needed))
+        return 2
     try:
         code: int = args.func(args)
         return code
@@ -58,11 +103,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as exc:  # a library of an extra, needed further in than the check above
+        extra = extra_providing(exc.name)
+        if extra is None or args.debug:
+            return _unexpected(exc, args.debug)
+        error(missing_extra(f"{PROG} {args.command}", extra, [str(exc.name).split(".")[0]]))
+        return 2
     except Exception as exc:
-        if args.debug:
-            raise
-        error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
-        return 1
+        return _unexpected(exc, args.debug)
+
+
+def _unexpected(exc: Exception, debug: bool) -> int:
+    if debug:
+        raise exc
+    error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+    return 1
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ def say(msg: str) -> None:
     print(f"{PROG}: {msg}", file=sys.stderr)
 
 
+def missing_extra(what: str, extra: str, missing: list[str]) -> str:
+    """The one line that says which extra to install for ``what``."""
+    return f"{what} needs the {extra} extra ({', '.join(missing)} not installed): pip install 'pocketmt[{extra}]'"
+
+
 def human_bytes(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):

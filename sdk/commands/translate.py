@@ -1,10 +1,15 @@
-"""``pocketmt translate``: TEXT arguments, or stdin line by line, through a bundle."""
+"""``pocketmt translate``: TEXT arguments, or stdin line by line, through a bundle.
+
+Stdin streams: each line is translated and its result printed (and flushed) as soon as the line has
+arrived, so another program can hold a conversation with it over a pipe.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from pocketmt.commands.console import warn
@@ -34,18 +39,17 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def read_stdin_lines(stream: Any) -> list[str]:
-    """All lines of a binary stream as text; invalid UTF-8 is an error naming the line."""
-    lines = []
-    for number, raw in enumerate(stream, start=1):
+def read_stdin_lines(stream: Any) -> Iterator[str]:
+    """The lines of a binary stream as text, each as soon as it has arrived; invalid UTF-8 is an error
+    naming the line (the lines before it have been translated and printed by then)."""
+    for number, raw in enumerate(stream, start=1):  # a line as soon as its newline is in
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(
                 f"stdin line {number}: invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
             ) from exc
-        lines.append(text.removesuffix("\n").removesuffix("\r"))
-    return lines
+        yield text.removesuffix("\n").removesuffix("\r")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     from pocketmt.runtime.translator import TranslateOptions, Translator
 
     bundle = args.bundle if args.bundle is not None else default_bundle(args.pair)
-    texts = args.text if args.text else read_stdin_lines(sys.stdin.buffer)
     translator = Translator(bundle, backend=args.backend)
     options = TranslateOptions(beam_size=args.beam, max_new_tokens=args.max_new_tokens)
     translator.search_config(options)  # reject bad options before any work
@@ -64,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         glossary = load_glossary(args.glossary, model.source_lang, model.target_lang, args.on_conflict)
         for warning in glossary.warnings:
             warn(warning)
+    # the model is loaded and the options checked before the first line is read
+    texts = args.text if args.text else read_stdin_lines(sys.stdin.buffer)
     for number, text in enumerate(texts, start=1):
         result = translator.translate_one(text, options, glossary)
         for warning in result.warnings:
