@@ -18,6 +18,8 @@ import java.util.List;
  */
 public final class Bundle {
     public static final List<String> BACKENDS = List.of("executorch", "onnx");
+    /** The largest manifest read (as {@code MAX_MANIFEST_BYTES} in {@code runtime/manifest.py}). */
+    public static final long MAX_MANIFEST_BYTES = 16L << 20;
 
     private final Path path;
     private final Path realRoot;
@@ -40,8 +42,22 @@ public final class Bundle {
         if (!Files.isRegularFile(manifestPath)) {
             throw new MissingFileException(path + ": not a pocketmt bundle (no " + Manifest.NAME + ")");
         }
+        Path realRoot;
+        try {
+            realRoot = path.toRealPath();
+            Path real = manifestPath.toRealPath();
+            if (!real.getParent().equals(realRoot)) {
+                throw new BadManifestException(manifestPath + ": resolves outside the bundle folder (" + real + ")");
+            }
+        } catch (IOException e) {
+            throw new MissingFileException(path + ": not a pocketmt bundle (no " + Manifest.NAME + ")");
+        }
         String text;
         try {
+            if (Files.size(manifestPath) > MAX_MANIFEST_BYTES) {
+                throw new BadManifestException(manifestPath + ": " + Files.size(manifestPath)
+                        + " bytes, more than the " + (MAX_MANIFEST_BYTES >> 20) + " MiB a manifest may have");
+            }
             byte[] raw = Files.readAllBytes(manifestPath);
             text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                     .decode(java.nio.ByteBuffer.wrap(raw)).toString();
@@ -50,12 +66,7 @@ public final class Bundle {
         } catch (IOException e) {
             throw new MissingFileException(manifestPath + ": cannot read (" + e.getMessage() + ")");
         }
-        Manifest manifest = Manifest.parse(text, manifestPath.toString());
-        try {
-            return new Bundle(path, path.toRealPath(), manifest);
-        } catch (IOException e) {
-            throw new MissingFileException("bundle folder not found: " + path);
-        }
+        return new Bundle(path, realRoot, Manifest.parse(text, manifestPath.toString()));
     }
 
     public Path path() {

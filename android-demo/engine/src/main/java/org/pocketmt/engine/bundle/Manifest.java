@@ -12,9 +12,10 @@ import org.json.JSONObject;
 
 /**
  * The typed view of {@code manifest.json} that the engine uses: the Java twin of
- * {@code runtime/manifest.py}. Only the fields the engine reads are checked (types and minimums as
- * in {@code runtime/manifest.schema.json}); every file name it holds is a plain name (see
- * {@link FileNames}).
+ * {@code runtime/manifest.py}. The fields the engine reads are checked (types and minimums as in
+ * {@code runtime/manifest.schema.json}, then the same consistency checks as the Python runtime:
+ * {@code d_model}, ids within the vocabulary, a finite length penalty, named files listed); every file
+ * name it holds is a plain name (see {@link FileNames}).
  */
 public final class Manifest {
     public static final int SCHEMA_VERSION = 1;
@@ -59,8 +60,17 @@ public final class Manifest {
         this.graphs = graphs;
     }
 
+    /** Deepest nesting of objects and arrays a manifest may have (a real one has about 6). */
+    public static final int MAX_NESTING = 32;
+
     /** Parse the manifest text; {@code where} names it in messages. */
     public static Manifest parse(String text, String where) throws BundleException {
+        // before org.json, which recurses (a deep document overflows the stack) and keeps one of two
+        // duplicate keys silently
+        String structure = JsonStructure.problem(text, MAX_NESTING);
+        if (structure != null) {
+            throw new BadManifestException(where + ": not valid JSON (" + structure + ")");
+        }
         JSONObject root;
         try {
             root = new JSONObject(text);
@@ -102,9 +112,88 @@ public final class Manifest {
         }
         Tokenizer tokenizer = new Tokenizer(f.name(k, "tokenizer/source_spm"),
                 f.name(k, "tokenizer/target_spm"), f.name(k, "tokenizer/vocab"));
+        if (root.has("reference")) {
+            f.name(root, "reference");
+        }
         Map<String, FileEntry> files = parseFiles(f, f.object(root, "files"));
         Map<String, JSONObject> graphs = parseGraphs(f, f.object(root, "graphs"));
-        return new Manifest(schema, model, tokens, limits, decoding, tokenizer, files, graphs);
+        Manifest manifest = new Manifest(schema, model, tokens, limits, decoding, tokenizer, files, graphs);
+        manifest.checkConsistent(f, root);
+        return manifest;
+    }
+
+    /**
+     * What the schema cannot say, as {@code runtime/manifest.py} checks it: sizes that agree, ids
+     * inside the vocabulary, a finite length penalty, a default beam within the batch, and every file
+     * the sections name listed in {@code files}.
+     */
+    private void checkConsistent(Fields f, JSONObject root) throws BundleException {
+        if (model.dModel() != (long) model.attentionHeads() * model.headDim()) {
+            throw f.bad("model/d_model", model.dModel() + " is not attention_heads * head_dim ("
+                    + model.attentionHeads() + " * " + model.headDim() + " = "
+                    + (long) model.attentionHeads() * model.headDim() + ")");
+        }
+        int vocab = model.vocabSize();
+        String ids = "ids are 0.." + (vocab - 1) + " (model/vocab_size " + vocab + ")";
+        JSONObject t = root.optJSONObject("tokens");
+        for (String name : keys(t)) {
+            long id = f.longInteger(t, "tokens/" + name, 0);
+            if (id >= vocab) {
+                throw f.bad("tokens/" + name, id + " is outside the vocabulary: " + ids);
+            }
+        }
+        int[] banned = decoding.bannedIds();
+        for (int i = 0; i < banned.length; i++) {
+            if (banned[i] >= vocab) {
+                throw f.bad("decoding/banned_ids/" + i, banned[i] + " is outside the vocabulary: " + ids);
+            }
+            if (banned[i] == tokens.eosId()) {
+                throw f.bad("decoding/banned_ids/" + i, "bans eos_id " + tokens.eosId()
+                        + ": no translation could end");
+            }
+        }
+        if (!Double.isFinite(decoding.lengthPenalty())) {
+            throw f.bad("decoding/length_penalty", decoding.lengthPenalty() + " is not a finite number");
+        }
+        if (decoding.defaultBeam() > limits.maxBatch()) {
+            throw f.bad("decoding/default_beam", decoding.defaultBeam() + " is more than limits/max_batch ("
+                    + limits.maxBatch() + "), the most rows the graphs take");
+        }
+        for (String[] named : namedFiles(root)) {
+            if (!files.containsKey(named[1])) {
+                throw new BadManifestException(f.where + ": invalid manifest: " + named[0] + " names " + named[1]
+                        + ", which files does not list (no size or sha256 to check it against)");
+            }
+        }
+    }
+
+    /** (field, file name) of every file the sections name, in {@code Manifest.named_files} order. */
+    private List<String[]> namedFiles(JSONObject root) {
+        List<String[]> out = new ArrayList<>();
+        out.add(new String[] {"tokenizer/source_spm", tokenizer.sourceSpm()});
+        out.add(new String[] {"tokenizer/target_spm", tokenizer.targetSpm()});
+        out.add(new String[] {"tokenizer/vocab", tokenizer.vocab()});
+        for (String backend : graphs.keySet()) {
+            JSONObject g = graphs.get(backend);
+            String at = "graphs/" + backend;
+            if (backend.equals("onnx")) {
+                out.add(new String[] {at + "/encode", g.optString("encode")});
+                out.add(new String[] {at + "/decode_step", g.optString("decode_step")});
+                if (g.has("weights")) {
+                    out.add(new String[] {at + "/weights", g.optString("weights")});
+                }
+            } else if (backend.equals("executorch")) {
+                out.add(new String[] {at + "/file", g.optString("file")});
+                JSONObject w = g.optJSONObject("weights");
+                if (w != null) {
+                    out.add(new String[] {at + "/weights/file", w.optString("file")});
+                }
+            }
+        }
+        if (root.has("reference")) {
+            out.add(new String[] {"reference", root.optString("reference")});
+        }
+        return out;
     }
 
     private static Map<String, FileEntry> parseFiles(Fields f, JSONObject obj) throws BundleException {
@@ -263,7 +352,11 @@ public final class Manifest {
             if (!(v instanceof Number)) {
                 throw bad(path, "expected a number");
             }
-            return ((Number) v).doubleValue();
+            double d = ((Number) v).doubleValue();
+            if (!Double.isFinite(d)) {  // org.json reads 1e999 and -Infinity as infinite doubles
+                throw bad(path, d + " is not a finite number");
+            }
+            return d;
         }
 
         boolean bool(JSONObject obj, String path) throws BadManifestException {

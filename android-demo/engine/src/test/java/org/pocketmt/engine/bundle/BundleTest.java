@@ -176,6 +176,85 @@ class BundleTest {
     }
 
     @Test
+    void refusesAManifestThatIsASymlinkOutOfTheFolder() throws Exception {
+        Path outside = tmp.resolve("outside.json");
+        Files.move(dir.resolve("manifest.json"), outside);
+        Files.createSymbolicLink(dir.resolve("manifest.json"), outside);
+        assertTrue(refused(BadManifestException.class, () -> Bundle.open(dir)).getMessage()
+                .contains("manifest.json: resolves outside the bundle folder"));
+    }
+
+    String messageFor(java.util.function.Consumer<JSONObject> edit) throws Exception {
+        JSONObject m = readManifestAfterRewrite();
+        edit.accept(m);
+        writeManifest(m);
+        return refused(BadManifestException.class, () -> Bundle.open(dir)).getMessage();
+    }
+
+    static JSONObject at(JSONObject m, String key) {
+        return m.optJSONObject(key);
+    }
+
+    static void put(JSONObject o, String key, Object value) {
+        try {
+            o.put(key, value);
+        } catch (JSONException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The consistency checks of runtime/manifest.py, with the same field paths in the messages. */
+    @Test
+    void refusesAManifestThatContradictsItself() throws Exception {
+        assertTrue(messageFor(m -> put(at(m, "model"), "d_model", 9))
+                .contains("invalid manifest at model/d_model: 9 is not attention_heads * head_dim (2 * 4 = 8)"));
+        assertTrue(messageFor(m -> put(at(m, "tokens"), "eos_id", 10))
+                .contains("invalid manifest at tokens/eos_id: 10 is outside the vocabulary"));
+        assertTrue(messageFor(m -> put(at(m, "tokens"), "decoder_start_id", 12))
+                .contains("invalid manifest at tokens/decoder_start_id: 12 is outside"));
+        assertTrue(messageFor(m -> put(at(m, "decoding"), "banned_ids", new org.json.JSONArray().put(10)))
+                .contains("invalid manifest at decoding/banned_ids/0: 10 is outside the vocabulary"));
+        assertTrue(messageFor(m -> put(at(m, "decoding"), "banned_ids", new org.json.JSONArray().put(0)))
+                .contains("decoding/banned_ids/0: bans eos_id 0"));
+        assertTrue(messageFor(m -> put(at(m, "decoding"), "default_beam", 5))
+                .contains("invalid manifest at decoding/default_beam: 5 is more than limits/max_batch (4)"));
+        assertTrue(messageFor(m -> at(m, "files").remove("vocab.json"))
+                .contains("tokenizer/vocab names vocab.json, which files does not list"));
+        assertTrue(messageFor(m -> put(m, "reference", "reference.json"))
+                .contains("reference names reference.json, which files does not list"));
+        assertTrue(messageFor(m -> put(m, "reference", "../reference.json"))
+                .contains("invalid manifest at reference: file name '../reference.json' has a path separator"));
+    }
+
+    @Test
+    void refusesNonFiniteNumbersDeepNestingAndDuplicateKeys() throws Exception {
+        String text = Files.readString(dir.resolve("manifest.json"));
+        for (String literal : List.of("1e999", "-1e999", "NaN")) {
+            writeBundle();
+            Files.writeString(dir.resolve("manifest.json"),
+                    text.replaceFirst("\"length_penalty\":[-0-9.eE]+", "\"length_penalty\":" + literal));
+            String msg = refused(BadManifestException.class, () -> Bundle.open(dir)).getMessage();
+            // org.json refuses infinities itself ("Forbidden numeric value") and reads NaN as a string
+            assertTrue(msg.contains("not valid JSON") || msg.contains("decoding/length_penalty"), msg);
+        }
+        for (int depth : new int[] {Manifest.MAX_NESTING, 100_000}) {
+            String nested = "[".repeat(depth) + "]".repeat(depth);
+            Files.writeString(dir.resolve("manifest.json"), text.substring(0, text.length() - 1)
+                    + ",\"extra\":" + nested + "}");
+            assertTrue(refused(BadManifestException.class, () -> Bundle.open(dir)).getMessage()
+                    .contains("not valid JSON (nested deeper than 32 levels)"));
+        }
+        Files.writeString(dir.resolve("manifest.json"), text.replaceFirst("\"tokens\":\\{",
+                "\"tokens\":{\"eos_id\":1},\"tokens\":{"));
+        assertTrue(refused(BadManifestException.class, () -> Bundle.open(dir)).getMessage()
+                .contains("not valid JSON (duplicate key 'tokens')"));
+        // a key that only looks like a duplicate (inside a string, in another object) is not one
+        Files.writeString(dir.resolve("manifest.json"), text.substring(0, text.length() - 1)
+                + ",\"extra\":{\"tokens\":\"\\\"tokens\\\": {\",\"x\":[{\"a\":1},{\"a\":2}]}}");
+        Bundle.open(dir);
+    }
+
+    @Test
     void refusesABackendTheBundleLacks() throws Exception {
         Bundle b = Bundle.open(dir);
         assertTrue(refused(MissingFileException.class, () -> b.resolveBackend("executorch")).getMessage()
