@@ -47,3 +47,18 @@ def test_invalid_manifest_names_the_problem(tiny_bundle: Path, breakage: str) ->
         data["tensor_formats"]["linear"] = "fp7"
     with pytest.raises(BundleError, match="invalid manifest"):
         parse_manifest(data)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["vocab.json", "model.pte", "a b.spm", "ünï.json", "..x", "x..", ".hidden"]
+    + ["", ".", "..", "../x", "/etc/x", "a\\b", "C:x", "c:", "a\x00b", "a\x1fb", "a\x7fb", "a\x85b"],
+)
+def test_schema_file_name_pattern_is_the_runtime_rule(name: str) -> None:
+    """The published schema's fileName pattern and ``integrity.name_problem`` accept the same names."""
+    import re
+
+    from pocketmt.runtime.integrity import name_problem
+
+    pattern = manifest_schema()["$defs"]["fileName"]["pattern"]
+    assert (re.search(pattern, name) is not None) == (name_problem(name) is None)
