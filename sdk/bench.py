@@ -266,7 +266,11 @@ def open_translator(bundle: Bundle, backend: str, threads: int) -> tuple[Transla
     if backend == "executorch":
         from executorch.extension.pybindings import _C
 
-        _C._unsafe_reset_threadpool(threads)
+        # the runtime's own quieting of ExecuTorch's native log lines, which go to fd 2
+        from pocketmt.runtime.backends.executorch_backend import _quiet_native_stderr
+
+        with _quiet_native_stderr():
+            _C._unsafe_reset_threadpool(threads)
         return translator, f"ExecuTorch thread pool of {_C._threadpool_get_thread_count()} threads"
     return translator, f"{backend}: library default threads"
 
@@ -463,9 +467,46 @@ class CTranslate2Engine:
         return Call(out, tokens, seconds, None)
 
 
-def decoding_differences(search: SearchConfig) -> list[str]:
+def start_embedding_max(checkpoint: Path, start_id: int) -> float | None:
+    """The largest magnitude in the checkpoint's embedding row of the decoder's start token (None: the
+    weights could not be read). transformers and the bundle feed the decoder that row at its first
+    step; CTranslate2's Marian converter feeds a zero vector instead (``start_from_zero_embedding``)."""
+    path = checkpoint / "model.safetensors"
+    if not path.is_file():
+        return None
+    try:
+        import numpy as np
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as weights:
+            names = set(weights.keys())
+            for key in ("model.shared.weight", "model.decoder.embed_tokens.weight"):
+                if key in names:
+                    row = weights.get_slice(key)[start_id : start_id + 1]
+                    return float(np.abs(np.asarray(row, dtype=np.float32)).max())
+    except Exception:  # an unreadable dtype (bf16 in numpy) or file: the difference is then unknown
+        return None
+    return None
+
+
+def decoding_differences(search: SearchConfig, start_row_max: float | None = None) -> list[str]:
     """Where CTranslate2's search, as called here, departs from docs/decoding.md."""
+    start = (
+        "first decoder input: CTranslate2's Marian converter starts the decoder from a zero vector "
+        "(start_from_zero_embedding), transformers and the bundle from the embedding of "
+        f"decoder_start_id {search.start_id}; "
+    )
+    if start_row_max is None:
+        start += "this checkpoint's row could not be read, so whether they differ is not known"
+    elif start_row_max == 0:
+        start += "this checkpoint's row is zero, so they agree"
+    else:
+        start += (
+            f"this checkpoint's row is not zero (largest |x| {start_row_max:.3g}), so CTranslate2 runs "
+            "a slightly different model from the first step on"
+        )
     out = [
+        start,
         "forced EOS: the bundle allows only EOS at the last step (section 2); CTranslate2 has no "
         "forced EOS and returns the unfinished hypotheses at max_decoding_length (only sentences that "
         f"reach {search.max_new_tokens} tokens differ)"
@@ -666,7 +707,9 @@ def run_bench(cfg: BenchConfig, notice: Callable[[str], None] | None = None) -> 
             a == b for a, b in zip(runs["pocketmt"].hypotheses, runs["ctranslate2"].hypotheses, strict=True)
         )
         result["identical_translations"] = round(same / len(sources), 4)
-        result["decoding_differences"] = decoding_differences(pocket.search)
+        assert cfg.checkpoint is not None
+        start_row = start_embedding_max(cfg.checkpoint, pocket.search.start_id)
+        result["decoding_differences"] = decoding_differences(pocket.search, start_row)
         notes.append(
             "peak RSS: pocketmt's is the process peak after loading and warming it up, before CTranslate2 "
             "was loaded; CTranslate2's own is its rss_growth_mb; process_peak_rss_mb holds both engines"
