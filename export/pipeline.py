@@ -24,6 +24,7 @@ from pocketmt.export.compression.weight_formats import WEIGHT_FORMATS, round_wei
 from pocketmt.export.eager import EagerGraphs
 from pocketmt.export.errors import ExportError
 from pocketmt.export.manifest_writer import build_manifest, file_entry, file_table
+from pocketmt.export.reference import add_backend_records, reference_samples, write_reference
 from pocketmt.export.self_check import ATOL, RTOL, compare_graphs
 from pocketmt.export.signatures import GraphShapes
 from pocketmt.io.corpus import read_lines
@@ -95,25 +96,27 @@ def _reference_samples(
     cfg_beam: SearchConfig,
     max_source_len: int,
 ) -> list[dict[str, Any]]:
-    samples = []
-    for text in REFERENCE_TEXTS:
-        full = tokenizer.encode(text)
-        ids = full[:max_source_len]
-        ids[-1] = tokenizer.eos_id
-        greedy = beam_search(eager, ids, cfg_greedy)
-        beam = beam_search(eager, ids, cfg_beam)
-        samples.append(
-            {
-                # the text is kept only when its ids fit, so verify can check the tokenizer on it
-                "text": text if ids == full else None,
-                "source_ids": ids,
-                "max_new_tokens": cfg_greedy.max_new_tokens,
-                "beam_size": cfg_beam.beam_size,
-                "greedy": greedy.tokens,
-                "beam": beam.tokens,
-            }
-        )
-    return samples
+    return reference_samples(REFERENCE_TEXTS, tokenizer, eager, cfg_greedy, cfg_beam, max_source_len)
+
+
+def _write_reference(
+    staging: Path,
+    manifest: Any,
+    samples: list[dict[str, Any]],
+    checks: dict[str, dict[str, Any]],
+    eager: CachedStepModel,
+    greedy_cfg: SearchConfig,
+    beam_cfg: SearchConfig,
+) -> None:
+    """``reference.json``. A low-bit bundle's checks hold each backend's own tokens: they are recorded
+    per backend, force-scored by that backend's graphs and by eager (the reference ``verify`` holds
+    each backend to), and leave the check results."""
+    bundle = Bundle(staging, manifest)
+    for backend, check in checks.items():
+        if "tokens" in check:
+            own = CachedStepModel(runtime_translator.load_graphs(bundle, backend), manifest)
+            add_backend_records(samples, backend, check.pop("tokens"), own, eager, greedy_cfg, beam_cfg)
+    write_reference(staging / REFERENCE_FILE, samples)
 
 
 def _parity_sources(tokenizer: MarianTokenizer, options: ExportOptions) -> list[list[int]]:
@@ -260,14 +263,7 @@ def export_bundle(
             options,
             parity,
         )
-        if any("tokens" in c for c in checks.values()):  # per-backend references for `pocketmt verify`
-            for i, sample in enumerate(samples):
-                sample["backends"] = {b: c["tokens"][i] for b, c in checks.items()}
-            for c in checks.values():
-                del c["tokens"]
-        (staging / REFERENCE_FILE).write_text(
-            json.dumps({"made_with": "eager", "samples": samples}, indent=1)
-        )
+        _write_reference(staging, manifest, samples, checks, eager, greedy_cfg, beam_cfg)
         report.seconds["check"] = time.perf_counter() - t0
         report.checks = checks
 
