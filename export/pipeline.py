@@ -87,6 +87,8 @@ def _validate_options(options: ExportOptions) -> None:
     for name in ("max_source_len", "max_target_len", "beam_size"):
         if getattr(options, name) < 1:
             raise ExportError(f"{name.replace('_', '-')} must be at least 1")
+    if options.parity_src and not Path(options.parity_src).is_file():
+        raise ExportError(f"--parity-src {options.parity_src}: file not found")
 
 
 def _reference_samples(
@@ -195,8 +197,14 @@ def export_bundle(
     say = progress or (lambda _msg: None)
     _validate_options(options)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not options.overwrite:
         raise ExportError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
+    try:  # where the bundle is staged: a parent that cannot be a folder fails now, not after the export
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot create its folder {out.parent} ({exc.strerror})") from exc
 
     began = time.perf_counter()
     say("loading checkpoint")
