@@ -16,7 +16,7 @@ from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.glossary import Glossary, Term
 from pocketmt.runtime.manifest import Manifest
 from pocketmt.runtime.segment import Segments, segment
-from pocketmt.runtime.step import CachedStepModel, StepGraphs
+from pocketmt.runtime.step import CachedStepModel, StepGraphs, StepModel
 from pocketmt.runtime.term_constraints import TermConstraint, term_constraint
 from pocketmt.runtime.tokenizer import MarianTokenizer
 
@@ -104,6 +104,15 @@ def search_config(m: Manifest, options: TranslateOptions | None = None) -> Searc
     )
 
 
+def _graph_time(model: StepModel) -> tuple[float, float, int]:
+    """Seconds in the encoder and the decoder step, and steps, that ``model`` has counted so far."""
+    return (
+        float(getattr(model, "encode_seconds", 0.0)),
+        float(getattr(model, "step_seconds", 0.0)),
+        int(getattr(model, "steps", 0)),
+    )
+
+
 def load_graphs(bundle: Bundle, backend: str) -> StepGraphs:
     """The bundle's graphs on ``backend``, through the backend registry."""
     return open_graphs(bundle, backend)
@@ -111,7 +120,10 @@ def load_graphs(bundle: Bundle, backend: str) -> StepGraphs:
 
 class Translator:
     """Translate with a bundle. ``backend`` is ``"executorch"`` or ``"onnx"`` (default: what the bundle has,
-    ExecuTorch first). Files are checked against the manifest's sha256 before anything is loaded."""
+    ExecuTorch first). Files are checked against the manifest's sha256 before anything is loaded.
+
+    One translator may be shared by several threads: each ``translate_one``/``search_ids`` call decodes
+    on a KV cache of its own over the shared graphs, and its timings count only its own graph calls."""
 
     def __init__(
         self,
@@ -138,8 +150,33 @@ class Translator:
             self.bundle.file(tok["target_spm"]),
             self.bundle.file(tok["vocab"]),
         )
-        self.model = CachedStepModel(graphs, manifest)
+        self.graphs = graphs
         self.manifest = manifest
+        self._shared_model: StepModel | None = None  # for ``model``'s single-threaded callers
+        self._fixed_model: StepModel | None = None  # set through ``model``: every call uses it
+
+    @property
+    def model(self) -> StepModel:
+        """One step model over this translator's graphs, for callers that drive the search themselves one
+        call at a time (``verify``, the step server). ``translate_one`` and ``search_ids`` do not use it:
+        each call decodes on a state of its own (``new_step_model``), so threads may share a translator.
+        Assigning a model here (an ensemble, say) makes every call use that one, one call at a time."""
+        if self._fixed_model is not None:
+            return self._fixed_model
+        if self._shared_model is None:
+            self._shared_model = CachedStepModel(self.graphs, self.manifest)
+        return self._shared_model
+
+    @model.setter
+    def model(self, value: StepModel) -> None:
+        self._fixed_model = value
+
+    def new_step_model(self) -> StepModel:
+        """The decoding state of one call: a fresh KV cache over the shared graphs (the graphs themselves
+        are safe to run from several threads: see the backends), or the model assigned to ``model``."""
+        if self._fixed_model is not None:
+            return self._fixed_model
+        return CachedStepModel(self.graphs, self.manifest)
 
     def search_config(self, options: TranslateOptions | None = None) -> SearchConfig:
         return search_config(self.manifest, options)
@@ -150,7 +187,7 @@ class Translator:
             raise InputError(
                 f"source must have 1..{self.manifest.limits.max_source_len} ids, got {len(source_ids)}"
             )
-        return beam_search(self.model, source_ids, self.search_config(options))
+        return beam_search(self.new_step_model(), source_ids, self.search_config(options))
 
     def translate_one(
         self,
@@ -169,24 +206,25 @@ class Translator:
         seg = segment(text, self.tokenizer.encode, self.manifest.limits.max_source_len, self.tokenizer.eos_id)
         per_piece = self._terms_per_piece(seg, glossary, terms)
         timings.tokenize_ms = (time.perf_counter() - began) * 1000
-        model = self.model
-        enc0, step0, steps0 = model.encode_seconds, model.step_seconds, model.steps
+        model = self.new_step_model()
+        enc0, step0, steps0 = _graph_time(model)
         out = Translation(
             text, "", [], 0.0, True, timings, segments=len(seg.pieces), warnings=list(seg.warnings)
         )
         texts: list[str] = []
         score = 0.0
         for piece, piece_terms in zip(seg.pieces, per_piece, strict=True):
-            hyp = self._search(piece, cfg, piece_terms, out)
+            hyp = self._search(model, piece, cfg, piece_terms, out)
             texts.append(self.tokenizer.decode(hyp.tokens))
             out.token_ids.extend(hyp.tokens)
             score += hyp.normalized
             out.finished = out.finished and hyp.finished
         out.text = " ".join(t for t in texts if t)
         out.score = score / len(seg.pieces)
-        timings.encode_ms = (model.encode_seconds - enc0) * 1000
-        timings.decode_ms = (model.step_seconds - step0) * 1000
-        timings.steps = model.steps - steps0
+        enc1, step1, steps1 = _graph_time(model)
+        timings.encode_ms = (enc1 - enc0) * 1000
+        timings.decode_ms = (step1 - step0) * 1000
+        timings.steps = steps1 - steps0
         timings.total_ms = (time.perf_counter() - began) * 1000
         return out
 
@@ -215,7 +253,9 @@ class Translator:
             per_piece[0].extend(t for t in given.terms if t.source not in placed)
         return [list({t.source: t for t in piece}.values()) for piece in per_piece]
 
-    def _search(self, piece: list[int], cfg: SearchConfig, terms: list[Term], out: Translation) -> Hypothesis:
+    def _search(
+        self, model: StepModel, piece: list[int], cfg: SearchConfig, terms: list[Term], out: Translation
+    ) -> Hypothesis:
         usable: list[TermConstraint] = []
         for term in terms:
             tc, warning = term_constraint(term, self.tokenizer)
@@ -224,9 +264,9 @@ class Translator:
             else:
                 usable.append(tc)
         if not usable:
-            return beam_search(self.model, piece, cfg)
+            return beam_search(model, piece, cfg)
         hyp = constrained_beam_search(
-            self.model,
+            model,
             piece,
             cfg,
             [tc.constraint for tc in usable],

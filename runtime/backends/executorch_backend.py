@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
@@ -63,6 +64,11 @@ def _native() -> Any:
 
 
 class ExecuTorchGraphs:
+    """The program's two methods. A loaded ExecuTorch method is not safe to execute from two threads at
+    once (it runs in its own memory-planned buffers, and its outputs live there until the next run), so
+    one lock serialises the runs of both methods and the copying of their outputs; translations in
+    several threads still overlap in everything else (search, tokenizing)."""
+
     def __init__(
         self,
         pte_path: Path,
@@ -78,6 +84,7 @@ class ExecuTorchGraphs:
         import torch
 
         self._torch: Any = torch
+        self._lock = threading.Lock()
         with _quiet_native_stderr():
             try:
                 native = _native()
@@ -98,8 +105,9 @@ class ExecuTorchGraphs:
 
     def _run(self, method: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
         inputs = [self._torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
-        outputs = method(inputs)
-        return [np.array(o.numpy(), copy=True) for o in outputs]
+        with self._lock:
+            outputs = method(inputs)
+            return [np.array(o.numpy(), copy=True) for o in outputs]
 
     def encode(self, input_ids: I64, attention_mask: I64) -> tuple[F32, F32]:
         k, v = self._run(self._encode, [input_ids, attention_mask])

@@ -17,6 +17,11 @@ STEP_INPUTS = ("input_ids", "position", "self_k", "self_v", "cross_k", "cross_v"
 
 
 class OnnxGraphs:
+    """The encoder and the decoder step in two ONNX Runtime sessions. ``InferenceSession.run`` may be
+    called from several threads at once (ONNX Runtime guarantees it: each run has its own intermediate
+    buffers, and the Python binding releases the GIL while it runs), so no lock is taken here; all
+    per-sentence state (the KV cache) lives in the caller's ``CachedStepModel``."""
+
     def __init__(
         self, encoder_path: Path, step_path: Path, threads: int = 0, dequantize_at_load: bool = False
     ) -> None:
