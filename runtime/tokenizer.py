@@ -13,9 +13,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pocketmt.runtime.errors import BundleError
+from pocketmt.runtime.errors import BundleError, InputError
 
 _WORD_START = "\u2581"
+
+
+def _require_unicode(text: str) -> None:
+    """SentencePiece takes UTF-8: a lone surrogate (what Python makes of invalid UTF-8 in a command
+    line argument) is the caller's error, not SentencePiece's ``RuntimeError``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"text is not valid Unicode: lone surrogate {text[exc.start]!r} at character {exc.start + 1} "
+            "(invalid UTF-8 in the input?)"
+        ) from exc
 
 
 class MarianTokenizer:
@@ -34,11 +46,20 @@ class MarianTokenizer:
             raise BundleError(f"cannot load SentencePiece model: {exc}") from exc
         try:
             vocab = json.loads(vocab_json.read_text("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BundleError(f"{vocab_json}: not a readable vocabulary ({exc})") from exc
+        # ValueError: an id of more than 4300 digits; RecursionError: nesting deeper than the parser goes
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            if type(exc) is ValueError:  # not its subclasses JSONDecodeError and UnicodeDecodeError
+                reason = reason.split(":")[0]  # drop the advice to call sys.set_int_max_str_digits
+            raise BundleError(f"{vocab_json}: not a readable vocabulary ({reason})") from exc
         if not isinstance(vocab, dict) or "<unk>" not in vocab or "</s>" not in vocab:
             raise BundleError(f"{vocab_json}: vocabulary must map pieces to ids and contain <unk> and </s>")
-        self.piece_to_id: dict[str, int] = {str(k): int(v) for k, v in vocab.items()}
+        bad = next(
+            ((k, v) for k, v in vocab.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0), None
+        )
+        if bad is not None:
+            raise BundleError(f"{vocab_json}: piece {bad[0]!r} has id {bad[1]!r}, not a non-negative integer")
+        self.piece_to_id: dict[str, int] = dict(vocab)
         self.id_to_piece: dict[int, str] = {v: k for k, v in self.piece_to_id.items()}
         self.unk_id = self.piece_to_id["<unk>"]
         self.eos_id = self.piece_to_id["</s>"]
@@ -54,6 +75,7 @@ class MarianTokenizer:
         )
 
     def pieces(self, text: str) -> list[str]:
+        _require_unicode(text)
         code: list[str] = []
         if text.startswith(">>") and (end := text.find("<<")) != -1:
             code.append(text[: end + 2])
@@ -68,6 +90,7 @@ class MarianTokenizer:
         return ids
 
     def target_pieces(self, text: str) -> list[str]:
+        _require_unicode(text)
         pieces: list[str] = self._target.encode(text, out_type=str)
         return pieces
 
