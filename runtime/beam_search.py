@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pocketmt.runtime.errors import BundleError
 from pocketmt.runtime.step import F32, StepModel
 
 NEG_INF = np.float32(-np.inf)
@@ -43,7 +44,8 @@ def length_normalize(score: float, length: int, alpha: float) -> float:
 
 
 def mask_log_probs(log_probs: F32, t: int, cfg: SearchConfig) -> F32:
-    """Section 2: banned ids never appear; with forced EOS the last step may only end."""
+    """Section 2: banned ids never appear; with forced EOS the last step may only end. A NaN or
+    ``+inf`` left after masking is a broken model, not a score: the search stops with an error."""
     out = log_probs.copy()
     if cfg.banned_ids:
         out[:, list(cfg.banned_ids)] = NEG_INF
@@ -51,7 +53,20 @@ def mask_log_probs(log_probs: F32, t: int, cfg: SearchConfig) -> F32:
         eos = out[:, cfg.eos_id].copy()
         out[:, :] = NEG_INF
         out[:, cfg.eos_id] = eos
+    if not (out < np.inf).all():  # one pass: false for NaN and +inf, true for -inf
+        raise BundleError(
+            f"the model's log-probabilities at step {t} are not finite (NaN or +inf): "
+            "its weights or graphs are broken"
+        )
     return out
+
+
+def no_finite_candidate(t: int) -> BundleError:
+    """Section 2's masks (or the model) left every token at ``-inf``: nothing can be generated."""
+    return BundleError(
+        f"no token has a finite score at step {t}: the model gives every allowed token "
+        "probability 0 (or the bundle's banned ids and forced EOS exclude them all)"
+    )
 
 
 def single_row_hypothesis(tokens: list[int], score: np.float32, cfg: SearchConfig) -> Hypothesis:
@@ -71,6 +86,8 @@ def greedy_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) ->
     for t in range(cfg.max_new_tokens):
         log_probs = mask_log_probs(model.step([last]), t, cfg)[0]
         best = int(np.argmax(log_probs))  # first maximum: lowest id wins ties
+        if log_probs[best] == NEG_INF:
+            raise no_finite_candidate(t)
         score = np.float32(score + log_probs[best])
         tokens.append(best)
         last = best
@@ -172,6 +189,8 @@ def section5_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) 
         scores = (beam_scores[:, None] + log_probs).astype(np.float32)
         next_rows = advance_beam(scores, beam_tokens, finished, t, cfg)
         if next_rows is None:
+            if not finished:  # 5.4 stopped with no survivors and nothing finished
+                raise no_finite_candidate(t)
             break
         parents = [row for row, _, _ in next_rows]
         model.reorder(parents)
