@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Any
 
 from pocketmt.io.corpus import read_lines
 from pocketmt.runtime.errors import InputError
-from pocketmt.runtime.glossary import Term, terms_from_wmt, units
+from pocketmt.runtime.glossary import Term, parse_json, terms_from_wmt, units
 from pocketmt.runtime.translator import TranslateOptions, Translator
 
 
@@ -50,12 +49,15 @@ class EvalResult:
 
 def open_ensemble(targets: Sequence[str | Path]) -> Translator:
     """Checkpoint folders sharing one vocabulary, run eagerly as one ensemble (averaged probabilities)."""
+    from pocketmt.export.checkpoint import read_config, validate_files
     from pocketmt.export.pipeline import eager_translator
     from pocketmt.export.training.ensemble_search import EnsembleStepModel, check_shared_vocabulary
 
     for target in targets:
         if not (Path(target) / "config.json").is_file() or (Path(target) / "manifest.json").is_file():
             raise InputError(f"an ensemble takes Hugging Face checkpoint folders: {target} is not one")
+        read_config(Path(target))
+        validate_files(Path(target))
     check_shared_vocabulary([Path(t) for t in targets])
     translators = [eager_translator(t) for t in targets]
     translator = translators[0]
@@ -80,10 +82,7 @@ def read_terms(path: str | Path, count: int, source_lang: str, target_lang: str)
         raise InputError(f"{path} has {len(lines)} lines but the source has {count}")
     out = []
     for number, line in enumerate(lines, start=1):
-        try:
-            data = json.loads(line) if line.strip() else []
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        data = parse_json(line, f"{path}:{number}") if line.strip() else []
         out.append(terms_from_wmt(data, source_lang, target_lang, f"{path}:{number}"))
     return out
 
@@ -112,6 +111,8 @@ def evaluate(
 
     if len(sources) != len(references):
         raise InputError(f"source has {len(sources)} lines but reference has {len(references)}")
+    if not sources:
+        raise InputError("the source and reference files are empty: nothing to score")
     translator.search_config(options)
     began = time.perf_counter()
     results = translator.translate(sources, options, terms=terms if enforce else None)

@@ -104,6 +104,37 @@ def _child(args: tuple[str, str | None, list[str], list[str], int], queue: Any) 
         queue.put(("error", f"{args[0]}: {exc}"))
 
 
+def prepare_folder(out: Path) -> None:
+    """The output folder, created now; a file in its place or an unwritable parent is an error."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"-o {out}: cannot create the folder ({exc.strerror})") from exc
+
+
+def _result(queue: Any, proc: Any, path: str) -> tuple[str, Any]:
+    """The child's message; a child that dies without one (killed, out of memory, a crash in native
+    code) is an error instead of a wait forever."""
+    import queue as queues
+
+    while True:
+        try:
+            result: tuple[str, Any] = queue.get(timeout=1.0)
+            return result
+        except queues.Empty:
+            if not proc.is_alive():
+                try:
+                    result = queue.get(timeout=1.0)  # it may have written just before it ended
+                    return result
+                except queues.Empty:
+                    return (
+                        "error",
+                        f"{path}: the measuring process ended without a result (exit code {proc.exitcode})",
+                    )
+
+
 def run_report(
     bundles: list[str], backend: str | None, src: list[str], ref: list[str], beam: int, out: Path
 ) -> list[dict[str, Any]]:
@@ -111,21 +142,23 @@ def run_report(
 
     if len(src) != len(ref):
         raise InputError(f"--src has {len(src)} lines but --ref has {len(ref)}")
+    if not src:
+        raise InputError("no sentences to measure (--src and --ref are empty)")
     for path in bundles:
         if not (Path(path) / "manifest.json").is_file():
             raise InputError(f"not a bundle folder: {path}")
+    prepare_folder(out)  # before the minutes of measuring, not after
     ctx = multiprocessing.get_context("spawn")
     rows = []
     for path in tqdm(bundles, desc="report", unit="bundle", file=sys.stderr):
         queue = ctx.Queue()
         proc = ctx.Process(target=_child, args=((path, backend, src, ref, beam), queue))
         proc.start()
-        status, value = queue.get()
+        status, value = _result(queue, proc, path)
         proc.join()
         if status != "ok":
             raise InputError(str(value))
         rows.append(value)
-    out.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.processor() or platform.system()}"
     (out / "report.json").write_text(
         json.dumps({"beam": beam, "sentences": len(src), "machine": machine, "rows": rows}, indent=2) + "\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketmt.runtime.backends.registry import BACKEND_NAMES
+from pocketmt.runtime.errors import InputError
 
 
 def add_parsers(sub: Any) -> None:
@@ -47,11 +48,43 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=run_eval)
 
 
-def run_report(args: argparse.Namespace) -> int:
+def output_file(path: str) -> Path:
+    """``--output``: refused before any work when it cannot be a file (a folder, a missing folder)."""
+    out = Path(path)
+    if out.is_dir():
+        raise InputError(f"--output {out}: is a folder, not a file")
+    if not out.parent.is_dir():
+        raise InputError(f"--output {out}: folder {out.parent} does not exist")
+    return out
+
+
+def write_output(out: Path, lines: list[str]) -> None:
+    try:
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--output {out}: cannot write ({exc.strerror})") from exc
+
+
+def aligned_test_set(src: str, ref: str) -> tuple[list[str], list[str]]:
+    """``--src`` and ``--ref``: as many lines each, and at least one."""
     from pocketmt.io.corpus import read_lines
+
+    sources, references = read_lines(src), read_lines(ref)
+    if len(sources) != len(references):
+        raise InputError(
+            f"source has {len(sources)} lines but reference has {len(references)} (--src {src}, --ref {ref})"
+        )
+    if not sources:
+        raise InputError(f"--src {src} and --ref {ref} are empty: nothing to score")
+    return sources, references
+
+
+def run_report(args: argparse.Namespace) -> int:
     from pocketmt.report import markdown, run_report
 
-    src, ref = read_lines(args.src), read_lines(args.ref)
+    if args.limit < 0:
+        raise InputError(f"--limit must be 0 (every sentence) or more, not {args.limit}")
+    src, ref = aligned_test_set(args.src, args.ref)
     if args.limit:
         src, ref = src[: args.limit], ref[: args.limit]
     rows = run_report(args.bundle, args.backend, src, ref, args.beam, Path(args.output))
@@ -62,10 +95,10 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from pocketmt.evaluate import evaluate, open_ensemble, open_translator, read_terms
-    from pocketmt.io.corpus import read_lines
     from pocketmt.runtime.translator import TranslateOptions
 
-    sources, references = read_lines(args.src), read_lines(args.ref)
+    output = output_file(args.output) if args.output else None
+    sources, references = aligned_test_set(args.src, args.ref)
     if len(args.bundle) > 1:
         translator = open_ensemble(args.bundle)
     else:
@@ -76,8 +109,8 @@ def run_eval(args: argparse.Namespace) -> int:
         terms = read_terms(args.terms, len(sources), model.source_lang, model.target_lang)
     options = TranslateOptions(beam_size=args.beam)
     result = evaluate(translator, sources, references, options, terms, enforce=not args.no_constraints)
-    if args.output:
-        Path(args.output).write_text("\n".join(result.hypotheses) + "\n", encoding="utf-8")
+    if output is not None:
+        write_output(output, result.hypotheses)
     if args.json:
         print(json.dumps({"backend": translator.backend, **result.as_json()}))
         return 0
