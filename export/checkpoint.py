@@ -42,9 +42,23 @@ class QuantInfo:
 
 
 def require_checkpoint(path: str | Path, why: str = "not a model checkpoint folder") -> None:
-    """The quick check the commands make before any work: a folder with a ``config.json``."""
-    if not (Path(path) / "config.json").is_file():
+    """The quick check the commands make before any work: a folder with a readable Marian
+    ``config.json``, the tokenizer files, and weights whose header reads (the weights themselves load
+    later, after the minutes a command may spend before it needs them)."""
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
         raise InputError(f"{why}: {path}")
+    read_config(folder)
+    validate_files(folder)
+    weights = folder / WEIGHT_FILES[0]
+    if weights.is_file():
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as exc:
+            raise ModelDirError(f"{weights}: unreadable weights ({exc})") from exc
 
 
 def resolve_model_dir(name: str | Path) -> Path:
@@ -69,16 +83,29 @@ def read_config(path: Path) -> dict[str, Any]:
     cfg_path = path / "config.json"
     if not cfg_path.is_file():
         raise ModelDirError(f"{path}: not a Hugging Face checkpoint (no config.json)")
-    try:
-        config: dict[str, Any] = json.loads(cfg_path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelDirError(f"{cfg_path}: not valid JSON ({exc})") from exc
+    config = _read_json(cfg_path)
+    if not isinstance(config, dict):
+        raise ModelDirError(f"{cfg_path}: not a JSON object")
     if config.get("model_type") not in ADAPTERS:
         supported = ", ".join(repr(k) for k in ADAPTERS)
         raise ModelDirError(
             f"{path}: not a Marian checkpoint (model_type is {config.get('model_type')!r}; supported: {supported})"
         )
     return config
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file of a checkpoint, with each way of failing as a one-line ``ModelDirError``."""
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise ModelDirError(f"{path}: JSON nested too deeply to read") from exc
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise ModelDirError(f"{path}: not usable JSON ({str(exc).split(':')[0]})") from exc
+    except OSError as exc:
+        raise ModelDirError(f"{path}: cannot read ({exc.strerror})") from exc
 
 
 def validate_files(path: Path) -> None:
@@ -92,13 +119,12 @@ def validate_files(path: Path) -> None:
 def read_languages(path: Path) -> tuple[str, str]:
     tok_cfg = path / "tokenizer_config.json"
     if tok_cfg.is_file():
-        try:
-            data = json.loads(tok_cfg.read_text("utf-8"))
-            src, tgt = data.get("source_lang"), data.get("target_lang")
-            if src and tgt:
-                return str(src), str(tgt)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            pass
+        data = _read_json(tok_cfg)
+        if not isinstance(data, dict):
+            raise ModelDirError(f"{tok_cfg}: not a JSON object")
+        src, tgt = data.get("source_lang"), data.get("target_lang")
+        if src and tgt:
+            return str(src), str(tgt)
     match = re.search(r"opus-mt-([a-z]{2,3})-([a-z]{2,3})", path.resolve().as_posix())
     if match:
         return match.group(1), match.group(2)
@@ -109,15 +135,18 @@ def load_checkpoint(name: str | Path) -> Checkpoint:
     path = resolve_model_dir(name)
     config = read_config(path)
     validate_files(path)
+    raw_vocab = _read_json(path / "vocab.json")
     try:
-        vocab = {str(k): int(v) for k, v in json.loads((path / "vocab.json").read_text("utf-8")).items()}
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, ValueError) as exc:
+        vocab = {str(k): int(v) for k, v in raw_vocab.items()}
+    except (AttributeError, ValueError, TypeError) as exc:
         raise ModelDirError(f"{path / 'vocab.json'}: not a piece-to-id mapping ({exc})") from exc
     for piece in ("<unk>", "</s>", "<pad>"):
         if piece not in vocab:
             raise ModelDirError(f"{path / 'vocab.json'}: lacks {piece}")
     try:
         model = ADAPTERS[config["model_type"]].load_model(path)
+    except ModelDirError:
+        raise
     except Exception as exc:  # corrupt weights, shape mismatch: one line for the user
         raise ModelDirError(f"{path}: cannot load the weights ({exc})") from exc
     source_lang, target_lang = read_languages(path)

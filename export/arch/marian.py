@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from pocketmt.export.arch.base import ModelDims, SpecialTokens, StepGraphs
+from pocketmt.export.errors import ModelDirError
 
 _ACTIVATIONS = {
     "swish": nn.functional.silu,
@@ -181,7 +182,10 @@ def load_model(path: Any) -> Any:
     import torch
     from transformers import MarianMTModel
 
-    return MarianMTModel.from_pretrained(str(path), dtype=torch.float32).eval()
+    try:
+        return MarianMTModel.from_pretrained(str(path), dtype=torch.float32).eval()
+    except Exception as exc:  # corrupt or missing weights, shapes that disagree with config.json
+        raise ModelDirError(f"{path}: cannot load the weights ({exc})") from exc
 
 
 def build_step_graphs(model: Any, max_target_len: int, max_source_len: int | None = None) -> StepGraphs:
