@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +52,38 @@ def _policy(args: argparse.Namespace) -> Any:
     from pocketmt.export.compression.schemes import POLICIES, QuantPolicy
 
     if args.policy:
+        from pocketmt.runtime.glossary import parse_json
+
         try:
-            return QuantPolicy.from_json(json.loads(Path(args.policy).read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, ValueError) as exc:
+            text = Path(args.policy).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--policy {args.policy}: {exc}") from exc
+        data = parse_json(text, f"--policy {args.policy}")
+        try:
+            return QuantPolicy.from_json(data)
+        except ValueError as exc:
             raise InputError(f"--policy {args.policy}: {exc}") from exc
     return POLICIES[args.scheme]
+
+
+def _output_folder(out: Path) -> None:
+    """``-o``: a file in its place, or a parent that cannot hold it, fails before any work."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out}: exists and is not a folder")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"-o {out}: {parent} is not a folder")
+
+
+def _fine_tune_numbers(args: argparse.Namespace) -> None:
+    """The fine-tune's numbers (prune has only ``--epochs``), checked before the checkpoint loads."""
+    for flag in ("epochs", "batch_tokens"):
+        value = getattr(args, flag, 1)
+        if value < 1:
+            raise InputError(f"--{flag.replace('_', '-')} must be at least 1, not {value}")
+    lr = getattr(args, "lr", 1.0)
+    if not 0 < lr < float("inf"):
+        raise InputError(f"--lr must be a positive number, not {lr}")
 
 
 def _require_finetune_data(args: argparse.Namespace, why: str) -> None:
@@ -80,11 +106,13 @@ def run_quantize(args: argparse.Namespace) -> int:
 
     require_checkpoint(args.model)
     out = Path(args.output)
+    _output_folder(out)
     refuse_overwrite(out, args.overwrite)
     policy = _policy(args)
     qat = None
     if needs_training(policy):
         _require_finetune_data(args, "ternary weights are trained")
+        _fine_tune_numbers(args)
         qat = FineTuneOptions(
             src=args.src,
             tgt=args.tgt,
@@ -110,11 +138,17 @@ def run_prune(args: argparse.Namespace) -> int:
         target = PruneTarget.parse(args.target)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
+    _output_folder(Path(args.output))
+    if args.calib_size < 1:
+        raise InputError(f"--calib-size must be at least 1, not {args.calib_size}")
     src, tgt = read_parallel(args.calib_src, args.calib_tgt)
     calib = list(zip(src, tgt, strict=True))[: args.calib_size]
+    if not calib:
+        raise InputError(f"--calib-src {args.calib_src} and --calib-tgt {args.calib_tgt} are empty")
     recovery = None
     if args.src:
         _require_finetune_data(args, "a recovery fine-tune needs its data")
+        _fine_tune_numbers(args)
         recovery = recovery_options(
             args.src, args.tgt, args.valid_src, args.valid_tgt, max_epochs=args.epochs
         )
