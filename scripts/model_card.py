@@ -50,6 +50,9 @@ def main() -> None:
     config = json.loads((model / "config.json").read_text())
     tok = json.loads((model / "tokenizer_config.json").read_text())
     train, arch = settings["train"], settings["arch"]
+    # settings the trainer scaled to the corpus or chose for the hardware ("auto"), marked as such
+    auto = set(train.get("resolved_automatically", []))
+    shown = {k: f"{v} (auto)" if k in auto else v for k, v in train.items()}
     epochs = [r for r in log if isinstance(r.get("epoch"), int)]
     best = max(epochs, key=lambda r: r["valid_bleu"])
     minutes = max(r.get("train_seconds", 0.0) for r in log) / 60
@@ -76,9 +79,9 @@ def main() -> None:
         "",
         "## Training",
         "",
-        f"- Preset `{train['arch']}` ({json.dumps(arch)}), {train['batch_tokens']}-token batches, lr "
-        f"{train['lr']} with {train['warmup_steps']} warm-up steps, label smoothing {train['label_smoothing']}, "
-        f"{train['precision']} arithmetic, seed {train['seed']}, early stopping patience {train['patience']}, "
+        f"- Preset `{train['arch']}` ({json.dumps(arch)}), {shown['batch_tokens']}-token batches, lr "
+        f"{shown['lr']} with {shown['warmup_steps']} warm-up steps, label smoothing {train['label_smoothing']}, "
+        f"{shown['precision']} arithmetic, seed {train['seed']}, early stopping patience {train['patience']}, "
         f"average of the last {train['average_last']} epochs kept when it validates better.",
         f"- {len(epochs)} epochs ({epochs[-1]['step']} steps), {minutes:.0f} min of training on "
         f"{cpu_name()} (2 cores; some epochs shared the cores with other runs).",

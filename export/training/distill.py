@@ -70,8 +70,11 @@ def teacher_translations(
     beam: int,
     batch: int,
     say: Callable[[str], None],
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> list[str]:
-    """The teacher's beam outputs for ``sources``, cached chunk by chunk in ``cache``."""
+    """The teacher's beam outputs for ``sources``, cached chunk by chunk in ``cache``.
+
+    ``on_chunk(done, total)`` (sentences) is called as chunks complete, in place of the progress bar."""
     from tqdm import tqdm
 
     cache.mkdir(parents=True, exist_ok=True)
@@ -84,13 +87,27 @@ def teacher_translations(
             f"{who} translating {len(sources)} sentences (beam {beam}); {len(missing)} of {len(chunks)} chunks to do"
         )
         models, tok = _load_teachers(teachers)
-        for c in tqdm(missing, desc="teacher", unit="chunk", file=sys.stderr, mininterval=5.0):
+        done = len(sources) - sum(len(sources[c : c + CHUNK]) for c in missing)
+        if on_chunk is not None:
+            on_chunk(done, len(sources))
+        bar = tqdm(
+            missing,
+            desc="teacher",
+            unit="chunk",
+            file=sys.stderr,
+            mininterval=5.0,
+            disable=on_chunk is not None,
+        )
+        for c in bar:
             part = sources[c : c + CHUNK]
             lines = ensemble_translate_lines(models, tok, part, beam, batch, 256)
             path = cache / f"{c // CHUNK:05d}.txt"
             tmp = path.with_suffix(".tmp")
             tmp.write_text("\n".join(line.replace("\n", " ") for line in lines) + "\n", encoding="utf-8")
             tmp.replace(path)
+            done += len(part)
+            if on_chunk is not None:
+                on_chunk(done, len(sources))
     else:
         say("teacher translations found in the cache")
     out: list[str] = []

@@ -3,7 +3,8 @@
 Layout of ``out`` while and after training::
 
     out/config.json, model.safetensors, source.spm, ...   the best model so far (HF Marian checkpoint)
-    out/.train/settings.json                               what this run was asked to do (resume refuses a change)
+    out/.train/settings.json                               what this run was asked to do, with every "auto"
+                                                           setting resolved (resume refuses a change)
     out/.train/state.pt                                    model, optimizer, schedule, RNG, position in the data
     out/.train/log.jsonl                                   one line per validation
 """
@@ -16,8 +17,10 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +54,27 @@ RUN_IDENTITY = (
     "seed",
     "max_len",
     "init_from",
+    "tokenizer_from",
 )
+
+# Settings that may be left to the corpus and the hardware (``None``, or "auto" for precision). They are
+# resolved once, when a run starts, and stored in settings.json; a rerun adopts the stored values.
+AUTO_SETTINGS = ("batch_tokens", "lr", "warmup_steps", "precision")
+
+
+# A progress display that owns the screen (``pocketmt pipeline``) receives (step, planned steps) from
+# every trainer started while it is set, including those inside other commands' APIs (quantization-aware
+# training); the per-epoch progress bars are then off.
+STEP_HOOK: ContextVar[Callable[[int, int], None] | None] = ContextVar("pocketmt_step_hook", default=None)
+
+
+@contextmanager
+def reporting_steps(hook: Callable[[int, int], None]) -> Iterator[None]:
+    token = STEP_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        STEP_HOOK.reset(token)
 
 
 @dataclass(frozen=True)
@@ -66,9 +89,10 @@ class TrainConfig:
     target_lang: str = ""
     max_epochs: int = 40
     max_steps: int = 0  # 0: no limit (epochs and early stopping decide)
-    batch_tokens: int = 4096
-    lr: float = 7e-4
-    warmup_steps: int = 800
+    # None: scaled to the corpus (``scaled_schedule``); a number given here always wins
+    batch_tokens: int | None = None
+    lr: float | None = None
+    warmup_steps: int | None = None
     label_smoothing: float = 0.1
     patience: int = 4
     seed: int = 1
@@ -77,10 +101,13 @@ class TrainConfig:
     valid_limit: int = 0  # 0: the whole validation set
     # at the end, average the last N epoch weights and keep them if they validate better
     average_last: int = 5
-    # "bf16" autocasts matmuls (about 1.4x faster on CPUs with AVX512-BF16); "fp32" is exact
-    precision: str = "fp32"
+    # "bf16" autocasts matmuls (about 1.3x faster on CPUs with AVX512-BF16); "fp32" is exact; "auto":
+    # bf16 where the hardware has native bf16 (``auto_precision``), else fp32
+    precision: str = "auto"
     # start from this checkpoint folder (its weights, architecture and tokenizer) instead of scratch
     init_from: str = ""
+    # train from scratch but with this checkpoint folder's tokenizer (ensemble members share one)
+    tokenizer_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,7 +123,7 @@ class FineTuneOptions:
     lr: float = 3e-4
     warmup_steps: int = 200
     batch_tokens: int = 2048
-    precision: str = "bf16"
+    precision: str = "auto"
     seed: int = 1
     patience: int = 3
     checkpoint_every: int = 100
@@ -109,6 +136,77 @@ class FineTuneOptions:
 def lang_of(path: str) -> str:
     match = re.search(r"\.([a-z]{2,3})(\.gz)?$", path)
     return match.group(1) if match else "und"
+
+
+# The corpus-scaled schedule (``scaled_schedule``).
+BATCH_CHOICES = (4096, 2048, 1024)  # tokens per batch, largest first
+MIN_EPOCH_STEPS = 200  # the largest batch that still gives an epoch this many steps is chosen
+USUAL_WARMUP = 4000  # the usual transformer warm-up (Vaswani et al. 2017), reached on large corpora
+# peak learning rate by batch size: about 1/sqrt(2) per halving (square-root scaling); 2048 -> 5e-4 is
+# the tuned Multi30k recipe (configs/base-en-de.json), 4096 -> 7e-4 the trainer's earlier default
+PEAK_LR = {4096: 7e-4, 2048: 5e-4, 1024: 3.5e-4}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    batch_tokens: int
+    lr: float
+    warmup_steps: int
+    steps_per_epoch: int
+
+
+def scaled_schedule(steps_per_epoch: Callable[[int], int]) -> Schedule:
+    """Batch size, peak learning rate and warm-up for a corpus, so that the first epoch already learns.
+
+    ``steps_per_epoch(batch_tokens)`` counts the optimizer steps one epoch of the corpus takes at that
+    batch size (the trainer passes its real batching). The rule:
+
+    - batch tokens: the largest of 4096, 2048, 1024 that still gives an epoch at least 200 steps
+      (1024 when none does). A large corpus keeps 4096-token batches; Multi30k's 29,000 pairs get 2048
+      (about 250 steps an epoch), the batch of the tuned recipe in configs/base-en-de.json.
+    - peak learning rate: 7e-4 at 4096 tokens, 5e-4 at 2048, 3.5e-4 at 1024 (square-root scaling).
+    - warm-up: one epoch, at most the usual 4000 steps. A corpus of 29,000 pairs warms up over its
+      first epoch (about 250 steps) instead of six; from about 16M tokens (some 500,000 pairs of
+      short sentences) on, warm-up is the usual 4000 steps, well inside the first epoch.
+
+    Settings given explicitly are not passed through this rule; see ``Trainer``.
+    """
+    chosen, steps = BATCH_CHOICES[-1], 0
+    for batch in BATCH_CHOICES:
+        chosen, steps = batch, steps_per_epoch(batch)
+        if steps >= MIN_EPOCH_STEPS:
+            break
+    return Schedule(chosen, PEAK_LR[chosen], max(1, min(USUAL_WARMUP, steps)), steps)
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where there is none)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return set()
+    for line in cpuinfo.splitlines():
+        if line.startswith(("flags", "Features")) and ":" in line:
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_native_bf16(flags: set[str] | None = None) -> bool:
+    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX-BF16); without either, bf16 matmuls
+    are emulated and slower than fp32."""
+    flags = cpu_flags() if flags is None else flags
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def auto_precision(device: torch.device, flags: set[str] | None = None) -> str:
+    """``precision="auto"``: bf16 where the hardware computes it natively (a CUDA GPU that supports
+    bf16; a CPU with AVX512-BF16 or AMX whose oneDNN build uses it), fp32 everywhere else."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_native_bf16(flags) and _mkldnn_bf16() else "fp32"
+    return "fp32"
 
 
 def _lr_factor(step: int, warmup: int) -> float:
@@ -128,10 +226,20 @@ class Trainer:
         """``prepare(model)`` changes the fresh model before training (e.g. fake quantization);
         ``materialize(model, folder)`` returns the plain model to save as the best checkpoint and may
         write extra files into ``folder`` next to it."""
-        if cfg.precision not in ("fp32", "bf16"):
-            raise InputError(f"precision must be fp32 or bf16, not {cfg.precision!r}")
+        if cfg.precision not in ("fp32", "bf16", "auto"):
+            raise InputError(f"precision must be fp32, bf16 or auto, not {cfg.precision!r}")
+        for name in ("batch_tokens", "warmup_steps"):
+            value = getattr(cfg, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise InputError(
+                    f"{name.replace('_', '-')} must be a whole number of at least 1, not {value!r}"
+                )
+        if cfg.lr is not None and not cfg.lr > 0:
+            raise InputError(f"lr must be positive, not {cfg.lr!r}")
         if cfg.init_from and not (Path(cfg.init_from) / "config.json").is_file():
             raise InputError(f"--init-from is not a model checkpoint folder: {cfg.init_from}")
+        if cfg.tokenizer_from and not (Path(cfg.tokenizer_from) / "source.spm").is_file():
+            raise InputError(f"tokenizer folder has no source.spm: {cfg.tokenizer_from}")
         if not cfg.init_from and cfg.arch not in PRESETS:
             raise InputError(f"unknown --arch {cfg.arch!r}; choose from {', '.join(PRESETS)}")
         self.cfg = cfg
@@ -141,6 +249,8 @@ class Trainer:
         self.out = Path(cfg.out)
         self.work = self.out / ".train"
         self.say = progress or (lambda msg: print(msg, file=sys.stderr))
+        # called after every step with (step, planned steps); replaces the per-epoch progress bars
+        self.on_step: Callable[[int, int], None] | None = STEP_HOOK.get()
         self.src_lang = cfg.source_lang or lang_of(cfg.src)
         self.tgt_lang = cfg.target_lang or lang_of(cfg.tgt)
 
@@ -151,26 +261,73 @@ class Trainer:
 
     def _check_resume(self) -> None:
         """A rerun resumes only the same run: same data, architecture and optimisation. Stopping rules
-        (epochs, steps, patience, checkpoint spacing, averaging) may change, e.g. to train longer."""
+        (epochs, steps, patience, checkpoint spacing, averaging) may change, e.g. to train longer.
+        Settings left to "auto" take the values the run resolved and stored when it began."""
         self.work.mkdir(parents=True, exist_ok=True)
         path = self.work / "settings.json"
-        settings = json.loads(json.dumps(self._settings()))
         if path.is_file():
             before = json.loads(path.read_text())
-            changed = sorted(
-                k for k in RUN_IDENTITY if before["train"].get(k) != settings["train"].get(k)
+            self._adopt(before["train"])
+            settings = json.loads(json.dumps(self._settings()))
+            defaults = {k: f.default for k, f in TrainConfig.__dataclass_fields__.items()}
+            changed = sorted(  # a setting added since the run began counts as its default
+                k for k in RUN_IDENTITY if before["train"].get(k, defaults[k]) != settings["train"].get(k)
             ) + (["arch"] if before["arch"] != settings["arch"] else [])
             if changed:
                 raise ModelDirError(
                     f"{self.out}: holds a run with other settings ({', '.join(changed)}); "
                     f"use another -o or delete {self.work}"
                 )
-        path.write_text(json.dumps(settings, indent=1))
+        self._write_settings()
+
+    def _adopt(self, stored: dict[str, Any]) -> None:
+        """Take the stored value of every setting this run leaves to "auto" (a run resolves them once)."""
+        adopted = {
+            k: stored[k]
+            for k in AUTO_SETTINGS
+            if _is_auto(k, getattr(self.cfg, k)) and not _is_auto(k, stored.get(k))
+        }
+        if adopted:
+            self.cfg = replace(self.cfg, **adopted)
+        self.resolved = sorted(set(self.resolved) | set(stored.get("resolved_automatically", [])))
+
+    def _write_settings(self) -> None:
+        settings = self._settings()
+        settings["train"]["resolved_automatically"] = self.resolved
+        path = self.work / "settings.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(settings, indent=1))
+        tmp.replace(path)
+
+    def _resolve(self, steps_per_epoch: Callable[[int], int], device: torch.device) -> None:
+        """Fill in the settings still left to "auto": the schedule from the corpus, the precision from
+        the hardware."""
+        auto = [k for k in AUTO_SETTINGS if _is_auto(k, getattr(self.cfg, k))]
+        if not auto:
+            return
+        values: dict[str, Any] = {}
+        if {"batch_tokens", "lr", "warmup_steps"} & set(auto):
+            given = self.cfg.batch_tokens
+            if given is None:
+                plan = scaled_schedule(steps_per_epoch)
+            else:  # a given batch size: the rule's learning rate and warm-up for it
+                steps = steps_per_epoch(given)
+                nearest = min(PEAK_LR, key=lambda b: abs(math.log(b / given)))
+                plan = Schedule(given, PEAK_LR[nearest], max(1, min(USUAL_WARMUP, steps)), steps)
+            values.update(batch_tokens=plan.batch_tokens, lr=plan.lr, warmup_steps=plan.warmup_steps)
+        values["precision"] = auto_precision(device)
+        values = {k: v for k, v in values.items() if k in auto}
+        self.cfg = replace(self.cfg, **values)
+        self.resolved = sorted(set(self.resolved) | set(values))
+        self.say(
+            "settings scaled to the corpus and hardware: "
+            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items())
+        )
 
     def _tokenizer(self, sources: list[str], targets: list[str]) -> tuple[bytes, dict[str, int]]:
         spm_path = self.work / "joint.spm"
-        if self.arch is None:  # fine-tuning: the checkpoint's own tokenizer
-            source = Path(self.cfg.init_from)
+        if self.arch is None or self.cfg.tokenizer_from:  # that checkpoint's own tokenizer
+            source = Path(self.cfg.tokenizer_from or self.cfg.init_from)
             proto = (source / "source.spm").read_bytes()
             return proto, json.loads((source / "vocab.json").read_text(encoding="utf-8"))
         if not spm_path.is_file():
@@ -213,12 +370,15 @@ class Trainer:
         if cfg.valid_limit:
             valid_src, valid_tgt = valid_src[: cfg.valid_limit], valid_tgt[: cfg.valid_limit]
         tok_dir = self.work / "tokenizer"
+        self.resolved: list[str] = []
         if ddp.main:  # one process writes; the others wait and read
             self._check_resume()
             proto, vocab = self._tokenizer(sources, targets)
             tok_dir.mkdir(exist_ok=True)
             write_tokenizer(tok_dir, proto, vocab, self.src_lang, self.tgt_lang)
         ddp.barrier()
+        if not ddp.main:
+            self._adopt(json.loads((self.work / "settings.json").read_text())["train"])
         tokenizer = MarianTokenizer(tok_dir / "source.spm", tok_dir / "target.spm", tok_dir / "vocab.json")
         vocab = tokenizer.piece_to_id
 
@@ -228,7 +388,21 @@ class Trainer:
             self.say(f"skipping {len(pairs) - len(kept)} pairs longer than {cfg.max_len} tokens or empty")
         if not kept:
             raise InputError("no training pairs left")
-        batches = make_batches([(len(s), len(t)) for s, t in kept], cfg.batch_tokens)
+        lengths = [(len(s), len(t)) for s, t in kept]
+        batchings: dict[int, list[list[int]]] = {}
+
+        def batching(tokens: int) -> list[list[int]]:
+            if tokens not in batchings:
+                batchings[tokens] = make_batches(lengths, tokens)
+            return batchings[tokens]
+
+        self._resolve(lambda tokens: len(batching(tokens)) // ddp.world, ddp.device)
+        if ddp.main:
+            self._write_settings()
+        cfg = self.cfg
+        assert cfg.batch_tokens is not None and cfg.warmup_steps is not None and cfg.lr is not None
+        batches = batching(cfg.batch_tokens)
+        warmup = cfg.warmup_steps
         steps_per_epoch = len(batches) // ddp.world  # each step takes one batch per process
         if steps_per_epoch == 0:
             raise InputError(
@@ -241,7 +415,7 @@ class Trainer:
         optim = torch.optim.AdamW(
             model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0
         )
-        sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: _lr_factor(s, cfg.warmup_steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: _lr_factor(s, warmup))
         state_path = self.work / "state.pt"
         progress: dict[str, Any] = {
             "epoch": 0,
@@ -293,13 +467,15 @@ class Trainer:
             f"{cfg.arch if self.arch else cfg.init_from}: {params / 1e6:.2f}M parameters, {len(kept)} pairs in {len(batches)} batches, "
             f"{ddp.world} process(es) on {ddp.device.type}"
         )
-        if cfg.precision == "bf16" and ddp.device.type == "cpu" and not _cpu_has_bf16():
+        if cfg.precision == "bf16" and ddp.device.type == "cpu" and auto_precision(ddp.device) != "bf16":
             self.say(
                 "warning: this CPU has no native bf16 (no AVX512-BF16 or AMX), so bf16 training runs "
                 "about 100x slower than fp32 here; use --precision fp32"
             )
         from tqdm import tqdm
 
+        if self.on_step is not None and ddp.main:
+            self.on_step(progress["step"], self.planned_steps(steps_per_epoch))
         while progress["epoch"] < cfg.max_epochs and not progress["done"]:
             epoch = progress["epoch"]
             order = epoch_order(batches, cfg.seed, epoch)
@@ -314,7 +490,7 @@ class Trainer:
                 file=sys.stderr,
                 mininterval=2.0,
                 dynamic_ncols=True,
-                disable=not ddp.main,
+                disable=not ddp.main or self.on_step is not None,
             )
             for index in range(progress["batch"], steps_per_epoch):
                 batch = [kept[i] for i in order[index * ddp.world + ddp.rank]]
@@ -332,6 +508,8 @@ class Trainer:
                     loss=f"{loss.item():.3f}", tok_s=f"{tokens / max(elapsed, 1e-9):.0f}", refresh=False
                 )
                 bar.update(1)
+                if self.on_step is not None and ddp.main:
+                    self.on_step(progress["step"], self.planned_steps(steps_per_epoch))
                 if progress["step"] % cfg.checkpoint_every == 0:
                     progress["seconds"] += time.perf_counter() - began
                     began, tokens = time.perf_counter(), 0
@@ -352,6 +530,11 @@ class Trainer:
         checkpoint()
         ddp.barrier()
         return progress
+
+    def planned_steps(self, steps_per_epoch: int) -> int:
+        """The steps this run takes if early stopping does not end it sooner."""
+        planned = self.cfg.max_epochs * steps_per_epoch
+        return min(planned, self.cfg.max_steps) if self.cfg.max_steps else planned
 
     def _end_epoch(
         self,
@@ -491,9 +674,13 @@ def train_model(cfg: TrainConfig, progress: Callable[[str], None] | None = None)
     return Trainer(cfg, progress).run()
 
 
-def _cpu_has_bf16() -> bool:
-    """Whether oneDNN has native bf16 kernels on this CPU (without them autocast emulates bf16)."""
+def _is_auto(name: str, value: Any) -> bool:
+    return value is None or (name == "precision" and value == "auto")
+
+
+def _mkldnn_bf16() -> bool:
+    """Whether this torch build's oneDNN runs bf16 kernels on this CPU."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
-        return True
+        return False
