@@ -242,11 +242,13 @@ class FirstStepClock:
 
 
 def open_translator(bundle: Bundle, backend: str, threads: int) -> tuple[Translator, str]:
-    """The bundle's translator on ``backend`` with ``threads`` intra-op threads, and how they were set.
+    """The bundle's translator on ``backend``, and how many threads it computes with.
 
-    The backend registry opens graphs with the libraries' default thread counts, so the graphs are
-    made here: ONNX Runtime sessions through ``OnnxGraphs(threads=...)``; ExecuTorch's one XNNPACK
-    thread pool is resized after loading."""
+    The backend registry opens graphs with the libraries' default thread counts, so ONNX Runtime's
+    sessions are made here, through ``OnnxGraphs(threads=...)``. ExecuTorch's XNNPACK thread pool is
+    left as the library sizes it (from the machine's cores, not the process's affinity): its Python
+    bindings offer only ``_unsafe_reset_threadpool``, which aborted at 1 thread and hung at 3 under
+    ``taskset -c 0`` here (ExecuTorch 1.5.1)."""
     if backend == "onnx":
         from pocketmt.runtime.backends.onnx_backend import OnnxGraphs
         from pocketmt.runtime.manifest import OnnxSection
@@ -266,13 +268,12 @@ def open_translator(bundle: Bundle, backend: str, threads: int) -> tuple[Transla
     if backend == "executorch":
         from executorch.extension.pybindings import _C
 
-        # the runtime's own quieting of ExecuTorch's native log lines, which go to fd 2
-        from pocketmt.runtime.backends.executorch_backend import _quiet_native_stderr
-
-        with _quiet_native_stderr():
-            _C._unsafe_reset_threadpool(threads)
-        return translator, f"ExecuTorch thread pool of {_C._threadpool_get_thread_count()} threads"
-    return translator, f"{backend}: library default threads"
+        pool = int(_C._threadpool_get_thread_count())
+        note = f"ExecuTorch thread pool of {pool} threads (the library's own size"
+        return translator, note + (
+            "" if pool == threads else f"; --threads {threads} is not applied to it"
+        ) + ")"
+    return translator, f"{backend}: the library's default threads"
 
 
 class PocketEngine:

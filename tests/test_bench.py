@@ -98,15 +98,20 @@ def test_bench_reports_latency_throughput_memory_and_bleu(
     assert "batching" not in result and "ratio_pocketmt_over_ctranslate2" not in result
 
 
-def test_bench_without_ref_has_no_bleu_and_prints_a_table(
+def test_bench_on_executorch_without_ref_has_no_bleu_and_prints_a_table(
     tiny_bundle: Path, test_set: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     src, _ = test_set
-    assert run_cli(["--bundle", str(tiny_bundle), "--src", str(src), "--beam", "1", "--limit", "3"]) == 0
-    out = capsys.readouterr().out
+    argv = ["--bundle", str(tiny_bundle), "--src", str(src), "--beam", "1", "--limit", "3"]
+    # one thread: ExecuTorch's pool is left alone (resizing it to 1 aborted the process)
+    assert run_cli([*argv, "--backend", "executorch", "--threads", "1"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out
     assert "3 sentences, beam 1, batch 1" in out
     assert "median per sentence (ms)" in out and "first token median (ms)" in out
+    assert "pocketmt: executorch, ExecuTorch thread pool of" in out
     assert "BLEU" not in out
+    assert captured.err == ""  # no native log lines
 
 
 def test_batch_mode_says_the_runtime_decodes_one_sentence_at_a_time(
