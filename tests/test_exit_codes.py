@@ -478,6 +478,11 @@ CASES = [
         "--calib-size must be at least 1",
     ),  # was 1 (KeyError 'encoder.0')
     Case(
+        "prune-negative-layers",
+        lambda t: [*prune(t, checkpoint(t)), "--target", "decoder_layers=-1"],
+        "the layers to drop are 0 or more",
+    ),  # was 0 on a real checkpoint: [:-1] of the ranking dropped every decoder layer but one
+    Case(
         "prune-output-is-a-file",
         lambda t: prune(t, checkpoint(t), out=a_file(t)),
         "exists and is not a folder",

@@ -138,6 +138,10 @@ def run_prune(args: argparse.Namespace) -> int:
         target = PruneTarget.parse(args.target)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
+    for side in ("decoder", "encoder"):
+        drop = getattr(target, f"drop_{side}_layers")
+        if drop < 0:  # a negative count would slice the ranking from the end: all layers but one go
+            raise InputError(f"--target {side}_layers={drop}: the layers to drop are 0 or more")
     _output_folder(Path(args.output))
     if args.calib_size < 1:
         raise InputError(f"--calib-size must be at least 1, not {args.calib_size}")
