@@ -179,6 +179,7 @@ def describe_machine() -> dict[str, Any]:
         "versions": {
             name: _version(name) for name in ("numpy", "onnxruntime", "executorch", "torch", "ctranslate2")
         },
+        "nice": os.nice(0) if hasattr(os, "nice") else None,  # this process's scheduling niceness
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY") if k in os.environ},
     }
 
