@@ -3,11 +3,13 @@
 Public API::
 
     import pocketmt
-    pocketmt.export_bundle("opus-mt-en-de/", "bundle/")          # needs the export extras (torch, transformers)
+    pocketmt.export_bundle("opus-mt-en-de/", "bundle/")          # needs pip install 'pocketmt[export]'
     tr = pocketmt.Translator("bundle/", backend="executorch")     # or "onnx"
     tr.translate(["A dog runs through the snow."], pocketmt.TranslateOptions(beam_size=4))
 
 Importing ``pocketmt`` loads neither torch nor transformers; ``export_bundle`` imports them when called.
+``pip install pocketmt`` is enough to translate and verify with a bundle's ONNX graphs; exporting and the
+ExecuTorch backend need the export extra, and say so (a ``PocketMTError``) when it is missing.
 """
 
 from __future__ import annotations
@@ -40,7 +42,14 @@ def export_bundle(
     model: str | Path, out_dir: str | Path, options: ExportOptions | None = None, **kwargs: Any
 ) -> ExportReport:
     """Export a Marian checkpoint folder (or hub id) to a bundle. See ``pocketmt.export.pipeline``."""
-    from pocketmt.export.pipeline import export_bundle as _export
+    try:
+        from pocketmt.export.pipeline import export_bundle as _export
+    except ModuleNotFoundError as exc:
+        if (exc.name or "pocketmt").split(".")[0] == "pocketmt":
+            raise
+        raise PocketMTError(
+            f"export_bundle needs the export extra ({exc.name} not installed): pip install 'pocketmt[export]'"
+        ) from exc
 
     return _export(model, out_dir, options, **kwargs)
 

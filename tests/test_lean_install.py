@@ -210,6 +210,24 @@ def test_a_library_of_the_extra_needed_deep_inside_a_command_is_named_too(
     )
 
 
+def test_export_bundle_from_python_on_a_lean_install_names_the_extra(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    code = PRELUDE.split("from pocketmt.cli")[0] + (
+        "import pocketmt\n"
+        "try:\n"
+        f"    pocketmt.export_bundle({str(tmp_path / 'model')!r}, {str(tmp_path / 'b')!r})\n"
+        "except pocketmt.PocketMTError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (
+        "export_bundle needs the export extra" in out.stdout
+        and "pip install 'pocketmt[export]'" in out.stdout
+    )
+
+
 def test_the_executorch_backend_on_a_lean_install_names_the_extra(tiny_bundle: Path) -> None:
     assert_one_line_error(
         lean("translate", "--bundle", tiny_bundle, "--backend", "executorch", "a dog runs"),
