@@ -12,6 +12,7 @@ from pocketmt.runtime.backends.registry import open_graphs
 from pocketmt.runtime.beam_search import Hypothesis, SearchConfig, beam_search
 from pocketmt.runtime.bundle import Bundle
 from pocketmt.runtime.constrained_search import constrained_beam_search
+from pocketmt.runtime.coverage import BYTE_FALLBACK, OK, UNKNOWN, piece_spelling, too_short, worst
 from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.glossary import Glossary, Term
 from pocketmt.runtime.manifest import Manifest
@@ -51,6 +52,10 @@ class Translation:
     warnings: list[str] = field(default_factory=list)
     terms: list[TermResult] = field(default_factory=list)
     constraints_dropped: bool = False  # some piece could not meet its terms: that piece is unconstrained
+    # docs/decoding.md section 1.5: pieces (0-based) whose output is too short for their source, and
+    # constrained pieces whose output besides the terms is too short for the source besides them
+    short_output: list[int] = field(default_factory=list)
+    coverage_lost: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The object ``pocketmt translate --json`` prints for this translation."""
@@ -70,6 +75,8 @@ class Translation:
             "steps": self.timings.steps,
             "terms": [t.to_json() for t in self.terms],
             "constraints_dropped": self.constraints_dropped,
+            "short_output": self.short_output,
+            "coverage_lost": self.coverage_lost,
         }
 
 
@@ -77,10 +84,16 @@ class Translation:
 class TermResult:
     source: str  # the source term (as in the glossary)
     required: tuple[str, ...]  # acceptable target forms
-    produced: str | None  # the form the search produced, None when its constraint was dropped
+    produced: str | None  # the form the search produced, None when its constraint was dropped or skipped
+    spelling: str = "ok"  # section 1.5: "ok", "byte_fallback" or "unknown" (its worst target form)
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "required": list(self.required), "produced": self.produced}
+        return {
+            "source": self.source,
+            "required": list(self.required),
+            "produced": self.produced,
+            "spelling": self.spelling,
+        }
 
 
 def search_config(m: Manifest, options: TranslateOptions | None = None) -> SearchConfig:
@@ -203,7 +216,13 @@ class Translator:
         timings = Timings()
         if not text.strip():
             return Translation(text, "", [], 0.0, True, timings, segments=0)
-        seg = segment(text, self.tokenizer.encode, self.manifest.limits.max_source_len, self.tokenizer.eos_id)
+        seg = segment(
+            text,
+            self.tokenizer.encode,
+            self.manifest.limits.max_source_len,
+            self.tokenizer.eos_id,
+            self.manifest.model.source_lang,
+        )
         per_piece = self._terms_per_piece(seg, glossary, terms)
         timings.tokenize_ms = (time.perf_counter() - began) * 1000
         model = self.new_step_model()
@@ -213,8 +232,9 @@ class Translator:
         )
         texts: list[str] = []
         score = 0.0
-        for piece, piece_terms in zip(seg.pieces, per_piece, strict=True):
-            hyp = self._search(model, piece, cfg, piece_terms, out)
+        for i, (piece, piece_terms) in enumerate(zip(seg.pieces, per_piece, strict=True)):
+            hyp, term_tokens = self._search(model, piece, cfg, piece_terms, out)
+            self._check_length(i, len(seg.pieces), piece, hyp, term_tokens, out)
             texts.append(self.tokenizer.decode(hyp.tokens))
             out.token_ids.extend(hyp.tokens)
             score += hyp.normalized
@@ -227,6 +247,36 @@ class Translator:
         timings.steps = steps1 - steps0
         timings.total_ms = (time.perf_counter() - began) * 1000
         return out
+
+    def _check_length(
+        self,
+        i: int,
+        count: int,
+        piece: list[int],
+        hyp: Hypothesis,
+        term_tokens: tuple[int, int] | None,
+        out: Translation,
+    ) -> None:
+        """Section 1.5: flag piece ``i`` whose output is too short for its source (``short_output``), or,
+        under met terms, whose output besides the terms is too short for the source besides them."""
+        eos = self.tokenizer.eos_id
+        source = sum(1 for t in piece if t != eos)
+        target = sum(1 for t in hyp.tokens if t != eos)
+        where = f"piece {i + 1} of {count}"
+        if too_short(source, target):
+            out.short_output.append(i)
+            out.warnings.append(
+                f"{where}: {target} target tokens for {source} source tokens (under half): "
+                "part of the source may be missing from the translation"
+            )
+        if term_tokens is not None:
+            rest_source, rest_target = max(0, source - term_tokens[0]), max(0, target - term_tokens[1])
+            if too_short(rest_source, rest_target):
+                out.coverage_lost.append(i)
+                out.warnings.append(
+                    f"{where}: besides its terms, {rest_target} target tokens for {rest_source} source "
+                    "tokens (under half): the terms may have cost the rest of the sentence"
+                )
 
     def _terms_per_piece(
         self, seg: Segments, glossary: Glossary | None, terms: Sequence[Term]
@@ -255,16 +305,23 @@ class Translator:
 
     def _search(
         self, model: StepModel, piece: list[int], cfg: SearchConfig, terms: list[Term], out: Translation
-    ) -> Hypothesis:
-        usable: list[TermConstraint] = []
+    ) -> tuple[Hypothesis, tuple[int, int] | None]:
+        """The piece's best hypothesis, and for a search that met its terms, the source and target tokens
+        the met terms take (for the coverage check, docs/decoding.md section 1.5)."""
+        built: list[tuple[Term, TermConstraint | None, str]] = []
         for term in terms:
             tc, warning = term_constraint(term, self.tokenizer)
+            spelling, spelling_warning = self._spelling(term)
             if tc is None:
                 out.warnings.append(str(warning))
-            else:
-                usable.append(tc)
+            elif spelling_warning:
+                out.warnings.append(spelling_warning)
+            built.append((term, tc, spelling))
+        usable = [tc for _, tc, _ in built if tc is not None]
         if not usable:
-            return beam_search(model, piece, cfg)
+            hyp = beam_search(model, piece, cfg)
+            out.terms.extend(TermResult(t.source, t.targets, None, spelling) for t, _, spelling in built)
+            return hyp, None
         hyp = constrained_beam_search(
             model,
             piece,
@@ -273,13 +330,36 @@ class Translator:
             self.tokenizer.word_continuations,
             self.tokenizer.word_ends,
         )
-        out.constraints_dropped = out.constraints_dropped or bool(hyp.extra.get("constraints_dropped"))
+        dropped = bool(hyp.extra.get("constraints_dropped"))
+        out.constraints_dropped = out.constraints_dropped or dropped
         met = hyp.extra.get("met")
-        alternatives = met if isinstance(met, list) else [-1] * len(usable)
-        for tc, alt in zip(usable, alternatives, strict=True):
-            produced = tc.forms[alt] if alt >= 0 else None
-            out.terms.append(TermResult(tc.term.source, tc.term.targets, produced))
-        return hyp
+        alternatives = iter(met if isinstance(met, list) else [-1] * len(usable))
+        source_tokens = target_tokens = 0
+        for term, tc, spelling in built:
+            alt = next(alternatives) if tc is not None else -1
+            produced = tc.forms[alt] if tc is not None and alt >= 0 else None
+            out.terms.append(TermResult(term.source, term.targets, produced, spelling))
+            if tc is not None and alt >= 0:
+                source_tokens += len(self.tokenizer.encode(term.source, add_eos=False))
+                target_tokens += len(tc.constraint.alternatives[alt])
+        return hyp, None if dropped else (source_tokens, target_tokens)
+
+    def _spelling(self, term: Term) -> tuple[str, str | None]:
+        """Section 1.5: the worst spelling of the term's target forms as written, and a warning when it is
+        not ``ok`` (none for a term that cannot be spelled at all: it is skipped with its own warning)."""
+        tok = self.tokenizer
+        forms = [f.strip() for f in term.targets if f.strip()]
+        each = [piece_spelling(tok.target_pieces(f), tok.piece_to_id, tok.unk_id) for f in forms]
+        spelling = worst(each)
+        if spelling == OK or all(s == UNKNOWN for s in each):
+            return spelling, None
+        named = ", ".join(repr(f) for f, s in zip(forms, each, strict=True) if s == spelling)
+        if spelling == BYTE_FALLBACK:
+            return spelling, (
+                f"target term {named} for {term.source!r} is spelled with byte-fallback pieces (characters "
+                "the model's vocabulary lacks): the rest of the sentence may suffer"
+            )
+        return spelling, f"target term {named} for {term.source!r} has pieces the vocabulary lacks; skipped"
 
     def translate(
         self,

@@ -6,7 +6,8 @@ lines) are translated greedily, with beam 4, and with beam 4 under a random glos
 terms, several alternatives, nested and overlapping source terms, targets drawn from the target
 vocabulary). Each mode streams all inputs through one ``pocketmt-java translate --json`` process (one
 JVM, one step server) while the Python ``Translator`` translates the same inputs here; token ids,
-text, terms, constraints_dropped and the per-input warnings must all be identical.
+text, terms (with their spelling), constraints_dropped, the short_output and coverage_lost flags and the
+per-input warnings must all be identical.
 
 A second test proves the comparison can fail: a copy of the engine with one search rule changed
 (ties broken towards the higher index) must differ on some inputs.
@@ -297,13 +298,21 @@ def target_words(vocab: dict[str, int], rng: random.Random, k: int) -> list[str]
     return [w + rng.choice(tails) if rng.random() < 0.25 else w for w in words]
 
 
+# targets the vocabulary spells only in byte pieces (docs/decoding.md section 1.5): per term index, the
+# forms that replace (dog) or join (snow) the random ones, so spelling and coverage_lost are compared too
+SCRIPT_FORMS = {0: ("\u0421\u043e\u0431\u0430\u043a\u0430", True), 4: ("\u96ea", False)}
+
+
 def make_glossary(path: Path, lang: str, vocab: dict[str, int], seed: int) -> Path:
     """One line per source term: one to three target forms of one to three words each."""
     rng = random.Random(seed)
     pool = target_words(vocab, rng, 200)
     lines = []
-    for source in CAPTIONS[lang]["terms"]:
+    for i, source in enumerate(CAPTIONS[lang]["terms"]):
         forms = [" ".join(rng.sample(pool, rng.choice([1, 1, 2, 3]))) for _ in range(rng.choice([1, 2, 3]))]
+        if i in SCRIPT_FORMS:
+            form, alone = SCRIPT_FORMS[i]
+            forms = [form] if alone else [*forms, form]
         lines.append(f"{source}\t{'|'.join(dict.fromkeys(forms))}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -385,9 +394,11 @@ def python_results(
 
 
 def same(java: dict[str, Any], py: Any) -> bool:
-    terms = [{"source": t.source, "required": list(t.required), "produced": t.produced} for t in py.terms]
+    terms = [t.to_json() for t in py.terms]  # source, required, produced, spelling
     return (
         java["token_ids"] == py.token_ids
+        and java["short_output"] == py.short_output
+        and java["coverage_lost"] == py.coverage_lost
         and java["text"] == py.text
         and java["constraints_dropped"] == py.constraints_dropped
         and java["terms"] == terms
@@ -408,8 +419,9 @@ def engine_classpath(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def run_parity(
     classpath: str, pair: str, inputs: list[str], glossary_file: Path, modes: dict[str, int]
-) -> dict[str, tuple[int, list[str]]]:
-    """Per mode: how many inputs are identical, and descriptions of the others (warnings included)."""
+) -> dict[str, tuple[int, list[str], str]]:
+    """Per mode: how many inputs are identical, descriptions of the others (warnings included), and how many
+    inputs carry each flag of docs/decoding.md section 1.5."""
     from pocketmt.runtime.glossary import load_glossary
     from pocketmt.runtime.translator import Translator
 
@@ -417,7 +429,7 @@ def run_parity(
     translator = Translator(bundle, "onnx")
     src, tgt = pair.split("-")
     glossary = load_glossary(glossary_file, src, tgt, "error")
-    report: dict[str, tuple[int, list[str]]] = {}
+    report: dict[str, tuple[int, list[str], str]] = {}
     for mode, beam in modes.items():
         constrained = mode.startswith("constrained")
         # Java and Python at once: the machine's two cores each run one side
@@ -432,7 +444,12 @@ def run_parity(
         if java.warnings != py_warnings:
             diffs.append(f"warnings differ: java {java.warnings[:3]} / python {py_warnings[:3]}")
         identical = sum(same(j, p) for j, p in zip(java.results, py, strict=True))
-        report[mode] = (identical, diffs)
+        flags = (
+            f"{sum(bool(p.short_output) for p in py)} short_output, {sum(bool(p.coverage_lost) for p in py)} "
+            f"coverage_lost, {sum(any(t.spelling != 'ok' for t in p.terms) for p in py)} with a term not spelled ok, "
+            f"{sum(p.segments > 1 for p in py)} of several sentences"
+        )
+        report[mode] = (identical, diffs, flags)
     return report
 
 
@@ -446,9 +463,9 @@ def test_java_engine_matches_python_on_the_built_in_model(
     glossary = make_glossary(tmp_path / "glossary.tsv", src, vocab, seed=2000 + BUNDLES.index(pair))
     report = run_parity(engine_classpath, pair, inputs, glossary, MODES)
     with capsys.disabled():
-        for mode, (identical, _) in report.items():
-            print(f"\njava parity {pair} {mode}: {identical} of {len(inputs)} identical")
-    for mode, (identical, diffs) in report.items():
+        for mode, (identical, _, flags) in report.items():
+            print(f"\njava parity {pair} {mode}: {identical} of {len(inputs)} identical ({flags})")
+    for mode, (identical, diffs, _) in report.items():
         assert not diffs, f"{pair} {mode}: {len(inputs) - identical} differ, e.g. " + "; ".join(diffs[:3])
 
 
@@ -474,7 +491,7 @@ def test_parity_catches_a_changed_search_rule(tmp_path: Path) -> None:
     vocab = json.loads((REPO / "sdk" / "models" / "en-de" / "vocab.json").read_text("utf-8"))
     glossary = make_glossary(tmp_path / "glossary.tsv", "en", vocab, seed=2000)
     report = run_parity(classpath, "en-de", inputs, glossary, {"beam4": 4})
-    identical, diffs = report["beam4"]
+    identical, diffs, _ = report["beam4"]
     print(
         f"\nbroken engine (no length normalisation), beam 4: {len(inputs) - identical} of {len(inputs)} differ"
     )
