@@ -161,7 +161,8 @@ public final class Main {
             JSONArray terms = new JSONArray();
             for (TermResult t : r.terms()) {
                 terms.put(new JSONObject().put("source", t.source()).put("required", new JSONArray(t.required()))
-                        .put("produced", t.produced() == null ? JSONObject.NULL : t.produced()));
+                        .put("produced", t.produced() == null ? JSONObject.NULL : t.produced())
+                        .put("spelling", t.spelling()));
             }
             return new JSONObject()
                     .put("source", r.source())
@@ -176,6 +177,8 @@ public final class Main {
                     .put("steps", r.timings().steps())
                     .put("terms", terms)
                     .put("constraints_dropped", r.constraintsDropped())
+                    .put("short_output", new JSONArray(r.shortOutput()))
+                    .put("coverage_lost", new JSONArray(r.coverageLost()))
                     .toString();
         } catch (JSONException e) {
             throw new IllegalStateException("a finite score and strings always make valid JSON", e);
