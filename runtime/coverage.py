@@ -3,13 +3,13 @@ its source, constrained output that kept the terms but lost the rest of the sent
 the model can only spell with byte-fallback or unknown pieces.
 
 The length rule counts subword tokens on both sides (the bundle's shared SentencePiece vocabulary), EOS
-excluded. A translation's length in tokens is close to proportional to its source's: for the language
-pairs these models serve the ratio sits near 1 (about 0.8 to 1.3), and even pairs of very different
-scripts stay well above one half, because both sides are cut by one vocabulary trained on both. So an
-output with fewer than half as many tokens as its source has lost content, not merely been concise,
-unless the source is so short that one idiom swings the ratio: a five-token "Thank you very much." is
-rightly "Danke." (two tokens), so sources under six tokens are never flagged; from six on, an output of
-at most two tokens for six is not an idiom but a loss.
+excluded. A translation's length in tokens is close to proportional to its source's, with a ratio near
+1, because both sides are cut by one vocabulary trained on both (on Multi30k's human en-de and de-en
+translations: median 1.06 and 1.00, 5th to 95th percentile 0.76-1.54 and 0.71-1.33). So an output with
+fewer than half as many tokens as its source has lost content, not merely been concise,
+unless the source is so short that one idiom swings the ratio (a thank-you of a few words is rightly
+one German word): sources under six tokens are never flagged. A longer idiom can still be flagged now
+and then; the flag is a warning and never changes the translation.
 """
 
 from __future__ import annotations
