@@ -59,7 +59,7 @@ from pocketmt.runtime.translator import TranslateOptions, Translator
 
 ENGINES = ("ctranslate2",)
 CT2_COMPUTE_TYPE = "int8"
-CT2_INSTALL = "pip install ctranslate2"
+CT2_INSTALL = "pip install 'pocketmt[bench]' (or pip install ctranslate2)"
 
 # what a batch is to the runtime today (Translator.translate has no batched decoding yet)
 POCKETMT_BATCHING = (

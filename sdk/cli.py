@@ -9,19 +9,20 @@ says so the same way when the extra is not installed.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 import traceback
 import warnings
 from collections.abc import Sequence
 
-from pocketmt.commands import bundle, compression, evaluation, export, training, translate
+from pocketmt.commands import bench, bundle, compression, evaluation, export, training, translate
 from pocketmt.commands.console import PROG, error, missing_extra
 from pocketmt.runtime.backends.registry import is_installed
 from pocketmt.runtime.errors import PocketMTError
 
 # in the order ``pocketmt --help`` lists them
-COMMAND_GROUPS = (export, translate, training, compression, evaluation, bundle)
+COMMAND_GROUPS = (export, translate, training, compression, evaluation, bundle, bench)
 
 
 # The import names each extra of pyproject.toml installs (tests/test_lean_install.py checks they agree),
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the error handling
         return code
     except PocketMTError as exc:
         if args.debug:
@@ -103,6 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        if args.debug or exc.errno not in _OUTPUT_ERRNOS:
+            return _unexpected(exc, args.debug)
+        error(f"cannot write the output: {exc.strerror}")
+        return 2
     except ModuleNotFoundError as exc:  # a library of an extra, needed further in than the check above
         extra = extra_providing(exc.name)
         if extra is None or args.debug:
@@ -111,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception as exc:
         return _unexpected(exc, args.debug)
+
+
+# where writing the output fails for a reason of the user's machine, not of pocketmt
+_OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
 
 
 def _unexpected(exc: Exception, debug: bool) -> int:

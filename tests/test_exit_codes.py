@@ -513,7 +513,6 @@ def test_bad_input_is_one_line_and_exit_2(
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-@pytest.mark.xfail(strict=True, reason="owner: sdk/cli.py (an OSError writing stdout is exit 1 'unexpected')")
 @pytest.mark.parametrize("command", ["translate", "info"])
 def test_a_full_stdout_is_one_line_and_exit_2(command: str) -> None:
     """``pocketmt translate TEXT > /dev/full``: every write fails with ENOSPC."""

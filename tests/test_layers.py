@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("quantization", ("pocketmt.export.compression",)),
     ("export", ("pocketmt.export",)),
     ("training", ("pocketmt.export.training",)),
-    ("evaluation", ("pocketmt.evaluate", "pocketmt.report")),
+    ("evaluation", ("pocketmt.evaluate", "pocketmt.report", "pocketmt.bench")),
     ("command line", ("pocketmt",)),
 ]
 

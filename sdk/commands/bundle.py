@@ -51,6 +51,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from pocketmt.runtime.backends.registry import BACKENDS
     from pocketmt.runtime.bundle import Bundle
     from pocketmt.runtime.translator import Translator
     from pocketmt.runtime.verify import read_reference, replay
@@ -62,6 +63,14 @@ def run_verify(args: argparse.Namespace) -> int:
     print(f"integrity: {len(bundle.manifest.files)} files match their sha256")
     samples = read_reference(bundle)
     backends = [args.backend] if args.backend else bundle.manifest.backends
+    if not args.backend:  # a lean install checks what it can run, and says what it leaves out
+        absent = [b for b in backends if not BACKENDS[b].installed()]
+        backends = [b for b in backends if b not in absent] or backends
+        for b in absent:
+            need = " and ".join(BACKENDS[b].missing())
+            print(
+                f"{b}: not checked here ({need} not installed: pip install 'pocketmt[{BACKENDS[b].extra}]')"
+            )
     failed = False
     for backend in backends:
         translator = Translator(bundle, bundle.resolve_backend(backend), check_integrity=False)
