@@ -1,17 +1,27 @@
 """Low-bit step graphs for the ExecuTorch program of a quantized checkpoint (``pocketmt quantize``).
 
 The checkpoint's integer codes and scales go into the program as they are, in the patterns that
-ExecuTorch's XNNPACK partitioner lowers to its quantized kernels, so the weights stay low-bit in the
+ExecuTorch's XNNPACK delegate lowers to its quantized kernels, so the weights stay low-bit in the
 ``.pte`` file and in the phone's memory:
 
-* linear layers: dynamically quantized int8 activations (one asymmetric scale per token, chosen at
-  run time) times int8 per-channel (``qc8w``), int4 per-channel (``qc4w``) or int4 blockwise
-  (``qb4w``, groups of 32) weights. Ternary codes {-1, 0, 1} with one scale per row are int4
-  per-channel codes with the same scales, so no value is re-quantized;
+* linear layers with int8 per-channel (``qc8w``) or int4 per-channel (``qc4w``) weights: fp32
+  activations times the packed codes, XNNPACK's weight-only kernels (``f32_qc8w``, ``f32_qc4w``),
+  which give the checkpoint's fp32 product (``to_executorch`` teaches the partitioner the
+  pattern). Ternary codes {-1, 0, 1} with one scale per row are int4 per-channel codes with the
+  same scales, so no value is re-quantized;
+* int4 blockwise weights (``qb4w``, groups of 32), for which XNNPACK has no weight-only kernel:
+  dynamically quantized int8 activations (one asymmetric scale per token, chosen at run time),
+  ``qd8_f32_qb4w``;
 * the tied embedding's lookups: ExecuTorch's quantized embedding kernels (``embedding_4bit``,
   ``embedding_byte``, ``embedding_2bit``; portable CPU kernels, not XNNPACK, which has no gather) on
   the packed codes with their scales;
-* the tied output projection: an XNNPACK quantized linear built from the same codes.
+* the tied output projection: XNNPACK weight-only linears built from the same codes, one per
+  group of 32 columns where the embedding is in groups, summed.
+
+Int8 activations on every linear (the only form stock ``XnnpackPartitioner`` lowers) cost the
+ternary de-en student its export gate: greedy tokens equal to eager on 94.0% of 200 validation
+sentences, under 95%. ``lowbit_graphs`` takes a policy naming the layers that should take int8
+activations anyway (faster kernels on phones with int8 dot products); the default names none.
 
 An int8 weight with group scales (no XNNPACK kernel) becomes one per-channel int8 linear per group,
 summed; a scheme with no form at all would keep its fp32 weight, and ``LowBitReport`` says which
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +50,7 @@ from pocketmt.export.errors import ExportError
 
 _QD = torch.ops.quantized_decomposed
 XNNPACK_GROUP = 32  # XNNPACK's blockwise int4 kernels take groups that are multiples of 32
+WEIGHT_ONLY_KINDS = ("qc8w", "qc4w")  # weight types of XNNPACK's fp32-activation linears
 
 
 def _constant(t: torch.Tensor) -> nn.Parameter:
@@ -74,6 +86,8 @@ class LowBitReport:
     # (tensor, storage) -> (role, bytes), each once: the program stores identical constants once
     stored: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
     shapes: dict[str, tuple[int, int]] = field(default_factory=dict)  # tensor -> [rows, cols]
+    # linear tensor -> the activations its XNNPACK kernel takes: "fp32" (weight-only) or "int8"
+    activations: dict[str, str] = field(default_factory=dict)
 
     def add(self, name: str, q: QTensor, storage: str, role: str) -> None:
         self.stored[(name, storage)] = (role, stored_bytes(q, storage))
@@ -95,12 +109,18 @@ class LowBitReport:
 
     def to_json(self) -> dict[str, Any]:
         """``storage``: how many quantized tensors each storage holds (the tied embedding counts under
-        its lookup's and under the output projection's); ``tensors``: bytes per ``tensor:storage``."""
+        its lookup's and under the output projection's); ``activations``: how many linears compute
+        with fp32 activations (XNNPACK's weight-only kernels) and how many with int8 ones;
+        ``tensors``: bytes per ``tensor:storage``."""
         kinds: dict[str, int] = {}
         for _, storage in self.stored:
             kinds[storage] = kinds.get(storage, 0) + 1
+        computes: dict[str, int] = {}
+        for a in self.activations.values():
+            computes[a] = computes.get(a, 0) + 1
         return {
             "storage": kinds,
+            "activations": computes,
             "tensors": {f"{n}:{s}": b for (n, s), (_, b) in sorted(self.stored.items())},
         }
 
@@ -115,8 +135,8 @@ def _linear_kind(q: QTensor) -> str | None:
     return "qb4w" if group % XNNPACK_GROUP == 0 else None
 
 
-class DynamicQuantLinear(nn.Module):
-    """``y = dq(q(x)) @ dq(codes)^T + b``: int8 activations per token (XNNPACK computes in int8)."""
+class _CodesLinear(nn.Module):
+    """A linear layer's integer codes and scales, and their ``dequantize_per_channel(_group)``."""
 
     def __init__(self, q: QTensor, bias: torch.Tensor | None, kind: str) -> None:
         super().__init__()
@@ -150,6 +170,11 @@ class DynamicQuantLinear(nn.Module):
             self.codes, self.scales, self.zeros, 0, self.qmin, self.qmax, torch.int8
         )
 
+
+class DynamicQuantLinear(_CodesLinear):
+    """``y = dq(q(x)) @ dq(codes)^T + b``: int8 activations per token (XNNPACK computes in int8:
+    ``qd8_f32_qc8w``, ``qd8_f32_qc4w``, ``qd8_f32_qb4w``)."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale, zero = _QD.choose_qparams_per_token_asymmetric(x, torch.int8)
         xq = _QD.quantize_per_token(x, scale, zero, -128, 127, torch.int8)
@@ -157,18 +182,39 @@ class DynamicQuantLinear(nn.Module):
         return nn.functional.linear(xd, self.weight(), self.bias)
 
 
-class GroupSplitLinear(nn.Module):
-    """An int8 weight with one scale per group of columns, which XNNPACK has no kernel for, as the
-    sum of one per-channel int8 linear per group: the same weights exactly, at 8 bits."""
+class WeightOnlyLinear(_CodesLinear):
+    """``y = x @ dq(codes)^T + b`` with fp32 activations: XNNPACK's weight-only kernels
+    (``f32_qc8w``, ``f32_qc4w``), which keep the packed int8 / int4 weights and compute in fp32, so
+    the layer gives the checkpoint's fp32 product. Per-channel weights only: XNNPACK has no fp32 x
+    blockwise-int4 kernel. The bias is a separate add, because ExecuTorch's XNNPACK serializer
+    takes an fp32 bias beside quantized weights only for int8 activations."""
 
-    def __init__(self, q: QTensor, bias: torch.Tensor | None, kind: str = "qc8w") -> None:
+    def __init__(self, q: QTensor, bias: torch.Tensor | None, kind: str) -> None:
+        if kind not in WEIGHT_ONLY_KINDS:
+            raise ExportError(f"XNNPACK has no weight-only linear for {kind} weights")
+        super().__init__(q, bias, kind)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = nn.functional.linear(x, self.weight())
+        return out if self.bias is None else out + self.bias
+
+
+class GroupSplitLinear(nn.Module):
+    """A weight with one scale per group of columns as the sum of one per-channel linear per group:
+    the same weights exactly, with exact fp32 scales (int8 in groups has no XNNPACK kernel at all,
+    int4 in groups none with fp32 activations, and with int8 ones its scales are rounded to bf16)."""
+
+    def __init__(
+        self, q: QTensor, bias: torch.Tensor | None, kind: str = "qc8w", activations: str = "int8"
+    ) -> None:
         super().__init__()
         group = q.scheme.group_size
         self.group_size = group
+        layer = WeightOnlyLinear if activations == "fp32" else DynamicQuantLinear
         parts = []
         for g in range(q.scales.shape[1]):
             part = QTensor(q.scheme, q.codes[:, g * group : (g + 1) * group], q.scales[:, g : g + 1])
-            parts.append(DynamicQuantLinear(part, bias if g == 0 else None, kind))
+            parts.append(layer(part, bias if g == 0 else None, kind))
         self.parts = nn.ModuleList(parts)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -237,8 +283,24 @@ def _swap(root: nn.Module, path: str, new: nn.Module) -> None:
     setattr(root.get_submodule(parent) if parent else root, leaf, new)
 
 
+# (tensor, role) -> True where a linear should take int8 activations (``role``: linear or lm_head)
+Int8Policy = Callable[[str, str], bool]
+
+
+def fp32_activations(name: str, role: str) -> bool:
+    """The default policy: no layer is forced to int8 activations. Every linear XNNPACK has a
+    weight-only kernel for (int8 or int4 per channel, the per-group parts of the tied output
+    projection) computes with fp32 activations; int4 in groups stays int8 (``qb4w``), the only form
+    XNNPACK has for it. With int8 activations on every linear, the ternary de-en student's greedy
+    tokens matched eager on 94.0% of 200 validation sentences (en-de 95.5%), under the 95% gate."""
+    return False
+
+
 def lowbit_copy(
-    graph: nn.Module, quantized: dict[str, QTensor], report: LowBitReport
+    graph: nn.Module,
+    quantized: dict[str, QTensor],
+    report: LowBitReport,
+    int8_activations: Int8Policy = fp32_activations,
 ) -> tuple[nn.Module, set[str]]:
     """A copy of ``graph`` whose quantized linears and embeddings compute from the codes; returns it
     and the names of the quantized tensors it uses."""
@@ -263,29 +325,36 @@ def lowbit_copy(
         role = "lm_head" if path.endswith("lm_head") else "linear"  # the tied output projection
         if role == "lm_head" and kind == "qb4w":
             # the projection that picks every token: split per group of 32 columns, each part
-            # per-channel with the exact fp32 scales (qb4w rounds them to bf16) and its own int8
-            # activation scale per token and group (with one qb4w linear there, the ternary en-de
-            # student's greedy tokens matched eager on 94% of 200 sentences, under the gate)
+            # per-channel with the exact fp32 scales (qb4w rounds them to bf16), which also gives
+            # the parts XNNPACK's weight-only kernel
             kind = "qc4w_split"
         if kind is None:  # no XNNPACK kernel: this layer keeps its fp32 weight (already exact)
             report.add(name, q, "fp32", role)
             continue
-        layer = (
-            GroupSplitLinear(q, module.bias, kind.removesuffix("_split"))
-            if kind.endswith("_split")
-            else DynamicQuantLinear(q, module.bias, kind)
-        )
+        weight_only = kind.removesuffix("_split") in WEIGHT_ONLY_KINDS
+        activations = "int8" if not weight_only or int8_activations(name, role) else "fp32"
+        layer: nn.Module
+        if kind.endswith("_split"):
+            layer = GroupSplitLinear(q, module.bias, kind.removesuffix("_split"), activations)
+        elif activations == "fp32":
+            layer = WeightOnlyLinear(q, module.bias, kind)
+        else:
+            layer = DynamicQuantLinear(q, module.bias, kind)
         _swap(copied, path, layer)
         report.add(name, q, kind, role)
+        report.activations[name] = activations
     return copied.eval(), used
 
 
 def lowbit_graphs(
-    encoder: nn.Module, decoder: nn.Module, quantized: dict[str, QTensor]
+    encoder: nn.Module,
+    decoder: nn.Module,
+    quantized: dict[str, QTensor],
+    int8_activations: Int8Policy = fp32_activations,
 ) -> tuple[nn.Module, nn.Module, LowBitReport]:
     report = LowBitReport()
-    enc, used_enc = lowbit_copy(encoder, quantized, report)
-    dec, used_dec = lowbit_copy(decoder, quantized, report)
+    enc, used_enc = lowbit_copy(encoder, quantized, report, int8_activations)
+    dec, used_dec = lowbit_copy(decoder, quantized, report, int8_activations)
     missing = sorted(set(quantized) - used_enc - used_dec)
     if missing:
         raise ExportError(f"{missing[0]}: the model's weight is not its quantized codes times scales")
