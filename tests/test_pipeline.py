@@ -242,12 +242,17 @@ def test_a_budget_below_the_fewest_epochs_is_refused_with_what_it_needs() -> Non
 
 
 def test_replanning_corrects_estimates_by_the_measured_load_and_keeps_a_started_stage() -> None:
-    assert load_factor([]) == 1.0
-    assert load_factor([(100, 200), (300, 600)]) == 2.0
-    assert load_factor([(100, 10_000)]) == 4.0  # clamped
+    assert load_factor([], True) == 1.0
+    assert load_factor([(100, 200, True), (300, 600, True), (100, 50, False)], True) == 2.0
+    assert load_factor([(100, 200, True), (300, 600, True), (100, 50, False)], False) == 0.5
+    assert load_factor([(100, 200, True)], False) == 2.0  # no stage of the kind yet: all stages
+    assert load_factor([(100, 100_000, True)], True) == 10.0  # clamped
     budget = (1500 + 2500) / (1 - MARGIN)
     # everything ran twice as slow as estimated: half the epochs fit
-    plan = replan(COSTS, 2 * budget, 0.0, [(100, 200)], {})
+    plan = replan(COSTS, 2 * budget, 0.0, [(100, 200, True)], {})
+    assert plan.epochs == {"teacher": 10, "student": 5}
+    # training ran as estimated, the rest 3x slower: distill and export (1300 s) take 2600 s more
+    plan = replan(COSTS, budget + 2600 / (1 - MARGIN), 0.0, [(100, 100, True), (100, 300, False)], {})
     assert plan.epochs == {"teacher": 10, "student": 5}
     # the teacher already started with 10 epochs: it keeps them, the student gets what is left
     plan = replan(COSTS, budget, 0.0, [], {"teacher": 10})

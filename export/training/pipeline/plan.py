@@ -13,8 +13,9 @@ Pure arithmetic over estimates (``StageCost``), so that the rule can be read and
    its most (by share), as long as each fits.
 
 The estimates are a timing probe's at first; once stages have run, ``load_factor`` (measured time over
-estimated time of the finished stages) corrects the estimates of the rest, and the stage about to start
-is planned again on the budget still left. A stage keeps the epochs it was planned with once it starts,
+estimated time of the finished stages of the same kind, training or not, since the probe times the two
+differently) corrects the estimates of the rest, and the stage about to start is planned again on the
+budget still left. A stage keeps the epochs it was planned with once it starts,
 so a resumed stage trains to the same end.
 """
 
@@ -62,6 +63,7 @@ class Plan:
     costs: tuple[StageCost, ...]
     epochs: dict[str, int]  # training stages only
     share: float  # f of the rule (1.0: every training stage gets its most epochs)
+    fits: bool = True  # False: even the fewest epochs overrun the budget (they are planned anyway)
 
     def seconds(self, name: str) -> float:
         cost = next(c for c in self.costs if c.name == name)
@@ -78,6 +80,7 @@ class Plan:
             "epochs": dict(self.epochs),
             "costs": [asdict(c) for c in self.costs],
             "total_seconds": round(self.total_seconds, 1),
+            "fits": self.fits,
         }
 
     @staticmethod
@@ -87,6 +90,7 @@ class Plan:
             tuple(StageCost(**c) for c in data["costs"]),
             {k: int(v) for k, v in data["epochs"].items()},
             float(data["share"]),
+            bool(data.get("fits", True)),
         )
 
 
@@ -133,28 +137,32 @@ def plan_epochs(costs: list[StageCost], budget_seconds: float) -> Plan:
     return Plan(budget_seconds, tuple(costs), epochs, share)
 
 
-def load_factor(finished: list[tuple[float, float]]) -> float:
-    """Measured over estimated seconds of the finished stages ((estimated, measured) pairs), clamped
-    to [0.25, 4] so that one odd stage cannot throw the plan; 1.0 before any stage has run."""
-    estimated = sum(e for e, _ in finished)
-    measured = sum(m for _, m in finished)
+Finished = tuple[float, float, bool]  # (estimated seconds, measured seconds, a training stage)
+
+
+def load_factor(finished: list[Finished], trains: bool) -> float:
+    """Measured over estimated seconds of the finished stages of the kind ``trains`` (of all finished
+    stages while none of that kind has finished), clamped to [0.1, 10] so that one odd stage cannot
+    throw the plan; 1.0 before any stage has run."""
+    same = [f for f in finished if f[2] == trains] or finished
+    estimated = sum(f[0] for f in same)
+    measured = sum(f[1] for f in same)
     if estimated <= 0 or measured <= 0:
         return 1.0
-    return min(4.0, max(0.25, measured / estimated))
+    return min(10.0, max(0.1, measured / estimated))
 
 
 def replan(
     costs: list[StageCost],
     budget_seconds: float,
     spent_seconds: float,
-    finished: list[tuple[float, float]],
+    finished: list[Finished],
     fixed_epochs: dict[str, int],
 ) -> Plan:
     """The plan for the stages still to run (``costs``) on the budget left after ``spent_seconds``,
     their estimates corrected by ``load_factor(finished)``; stages in ``fixed_epochs`` (already
     started) keep their epochs. When the least epochs no longer fit, every stage gets its least."""
-    factor = load_factor(finished)
-    scaled = [c.scaled(factor) for c in costs]
+    scaled = [c.scaled(load_factor(finished, c.trains)) for c in costs]
     pinned = [
         replace(c, min_epochs=fixed_epochs[c.name], max_epochs=fixed_epochs[c.name])
         if c.name in fixed_epochs
@@ -165,4 +173,4 @@ def replan(
     try:
         return plan_epochs(pinned, left)
     except InputError:
-        return Plan(left, tuple(pinned), {c.name: c.min_epochs for c in pinned if c.trains}, 0.0)
+        return Plan(left, tuple(pinned), {c.name: c.min_epochs for c in pinned if c.trains}, 0.0, False)

@@ -29,7 +29,7 @@ from pocketmt.export.training.trainer import auto_precision, scaled_schedule
 from pocketmt.runtime.tokenizer import MarianTokenizer
 
 SAMPLE = 20_000  # pairs encoded to count batches
-TRANSLATE_SAMPLE = 16  # sentences translated to time a beam search
+TRANSLATE_SAMPLE = 32  # sentences translated (in one batch, after an untimed one) to time a search
 EXPORT_SECONDS = 60.0  # export, besides this much per million parameters
 EXPORT_SECONDS_PER_MPARAM = 30.0
 
@@ -109,11 +109,14 @@ def _spread(batches: list[list[int]], count: int) -> list[list[int]]:
 
 
 def _translate_seconds(models: list[Any], tok: Any, lines: list[str], refs: list[str], beam: int) -> float:
-    """Seconds per sentence of the ensemble search over ``lines``, scaled to outputs as long as ``refs``."""
+    """Seconds per sentence of the ensemble search over ``lines``, scaled to outputs as long as ``refs``
+    (after one untimed search, which pays for first-call allocations)."""
+    ensemble_translate_lines(models, tok, lines[:2], beam, 64, 256)
     began = time.perf_counter()
     ensemble_translate_lines(models, tok, lines, beam, 64, 256)
     seconds = time.perf_counter() - began
-    ran = sum(int(len(tok.encode(s)) * 1.5) + 10 for s in lines)  # the search's length cap, reached
+    # one batch: every row ran to the batch's length cap, where a trained model stops at its length
+    ran = len(lines) * (int(max(len(tok.encode(s)) for s in lines) * 1.5) + 10)
     expected = sum(len(tok.encode(r)) for r in refs)
     return seconds * min(1.0, expected / max(ran, 1)) / len(lines)
 

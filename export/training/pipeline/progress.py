@@ -1,9 +1,9 @@
 """One progress display for a whole ``pocketmt pipeline`` run.
 
 A single bar (tqdm, on stderr) follows the stage under way; its label names the stage and its
-position in the run, its postfix the stage's ETA and the run's. Messages (stage starts and ends, the
-trainers' epoch lines) are written above the bar. Before a stage has progressed, its ETA is the plan's
-estimate; once it has, the stage's own rate.
+position in the run, its postfix the stage's ETA and the run's (the stage's, plus the plan's estimate
+for the stages after it). Messages (stage starts and ends, the trainers' epoch lines) are written
+above the bar. A stage's ETA moves from the plan's estimate to its own measured rate as it progresses.
 """
 
 from __future__ import annotations
@@ -66,10 +66,15 @@ class RunDisplay:
         self._postfix(done, total)
 
     def stage_eta(self, done: int, total: int) -> float:
+        """The plan's estimate at the start, the stage's own rate by the end: weighted by the share
+        of the stage that is done."""
         elapsed = time.perf_counter() - self.began
-        if done <= 0:
-            return max(0.0, self.planned - elapsed)
-        return elapsed / done * max(0, total - done)
+        planned = max(0.0, self.planned - elapsed)
+        if done <= 0 or total <= 0:
+            return planned
+        share = min(1.0, done / total)
+        measured = elapsed / done * max(0, total - done)
+        return share * measured + (1 - share) * planned
 
     def _postfix(self, done: int, total: int) -> None:
         eta = self.stage_eta(done, total)

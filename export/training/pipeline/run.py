@@ -72,7 +72,8 @@ def _probe(state: RunState) -> Probe | None:
 
 def current_plan(cfg: PipelineConfig, state: RunState, strict: bool) -> Plan | None:
     """The plan for the stages not done yet, on the budget left; None before the probe has run.
-    ``strict``: refuse (``InputError``) a budget too small for the stages' fewest epochs."""
+    ``strict``: refuse (``InputError``) a budget given with --budget that is too small for the stages'
+    fewest epochs, before any training (the default budget instead gets the fewest epochs)."""
     probe = _probe(state)
     if probe is None:
         return None
@@ -80,9 +81,9 @@ def current_plan(cfg: PipelineConfig, state: RunState, strict: bool) -> Plan | N
     names = stage_names(cfg)
     done = {n: state.done(n) for n in names}
     spent = sum(float(d.get("seconds", 0.0)) for d in done.values() if d)
-    finished = [  # (the probe's estimate for what the stage did, what it took)
-        (float(d["probe_estimate_seconds"]), float(d["seconds"]))
-        for d in done.values()
+    finished = [  # (the probe's estimate for what the stage did, what it took, whether it trains)
+        (float(d["probe_estimate_seconds"]), float(d["seconds"]), n in training_stages(cfg))
+        for n, d in done.items()
         if d and d.get("probe_estimate_seconds")
     ]
     fixed: dict[str, int] = {}
@@ -93,7 +94,7 @@ def current_plan(cfg: PipelineConfig, state: RunState, strict: bool) -> Plan | N
             spent += float(started.get("seconds", 0.0))
     remaining = [c for c in costs if not done.get(c.name)]
     budget = budget_seconds(cfg)
-    if strict and not finished and not fixed:
+    if strict and cfg.budget_hours is not None and not finished and not fixed:
         if least_seconds(remaining) > budget - spent:
             raise InputError(
                 f"--budget {budget / 3600:g} h cannot fit the stages: {clock(spent)} went to preparing, "
@@ -245,6 +246,12 @@ def run_pipeline(
 
 
 def _say_plan(plan: Plan, say: Any) -> None:
+    if not plan.fits:
+        say(
+            f"warning: the stages do not fit the {clock(plan.budget_seconds)} left of the budget on this "
+            "machine even at their fewest epochs (the estimate); each training stage gets its fewest. "
+            "Pass --budget to plan for the time it takes"
+        )
     parts = []
     for cost in plan.costs:
         epochs = f" {plan.epochs[cost.name]} ep" if cost.name in plan.epochs else ""
