@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pocketmt.runtime.backends.registry import open_graphs
 from pocketmt.runtime.beam_search import Hypothesis, SearchConfig, beam_search
@@ -15,11 +15,14 @@ from pocketmt.runtime.constrained_search import constrained_beam_search
 from pocketmt.runtime.coverage import BYTE_FALLBACK, OK, UNKNOWN, piece_spelling, too_short, worst
 from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.glossary import Glossary, Term
-from pocketmt.runtime.manifest import Manifest
+from pocketmt.runtime.manifest import Manifest, check_vocabulary
 from pocketmt.runtime.segment import Segments, segment
 from pocketmt.runtime.step import CachedStepModel, StepGraphs, StepModel
 from pocketmt.runtime.term_constraints import TermConstraint, term_constraint
 from pocketmt.runtime.tokenizer import MarianTokenizer
+
+if TYPE_CHECKING:
+    from pocketmt.runtime.signing import PublicKeySource
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,16 @@ class Translator:
         *,
         graphs: StepGraphs | None = None,
         check_integrity: bool = True,
+        public_key: PublicKeySource | None = None,
     ) -> None:
-        self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.open(bundle)
+        if isinstance(bundle, Bundle):
+            if public_key is not None:
+                bundle.check_signature(public_key)
+            self.bundle = bundle
+        else:
+            self.bundle = Bundle.open(bundle, public_key=public_key)
+        # a signature vouches for the manifest, and the manifest for the files through their hashes
+        check_integrity = check_integrity or public_key is not None
         manifest = self.bundle.manifest
         if graphs is None:
             self.backend = self.bundle.resolve_backend(backend)
@@ -163,6 +174,7 @@ class Translator:
             self.bundle.file(tok["target_spm"]),
             self.bundle.file(tok["vocab"]),
         )
+        check_vocabulary(manifest, self.tokenizer.piece_to_id, str(self.bundle.file(tok["vocab"])))
         self.graphs = graphs
         self.manifest = manifest
         self._shared_model: StepModel | None = None  # for ``model``'s single-threaded callers

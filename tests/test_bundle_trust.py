@@ -430,11 +430,6 @@ def test_a_graph_with_the_wrong_number_of_inputs_is_refused(tiny_bundle: Path) -
         check_graph_shapes(m, "x", encode=onnx_shapes(enc), step=([*ins[:2], ins[2][:4], *ins[3:]], outs))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the backends to call manifest.check_graph_shapes at load (runtime/backends/*, not in "
-    "this change); remove this marker once they do",
-)
 @pytest.mark.parametrize("backend", ["onnx", "executorch"])
 def test_translator_refuses_a_limit_the_graphs_contradict(bundle_copy: Path, backend: str) -> None:
     from pocketmt.runtime.translator import Translator
@@ -474,11 +469,6 @@ def test_vocabulary_ids_beyond_the_model_are_refused(tiny_bundle: Path) -> None:
         check_vocabulary(m, vocab, "vocab.json")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the Translator to call manifest.check_vocabulary after loading the tokenizer "
-    "(runtime/translator.py, not in this change); remove this marker once it does",
-)
 def test_translator_refuses_an_eos_id_the_vocabulary_contradicts(bundle_copy: Path) -> None:
     from pocketmt.runtime.translator import Translator
 
@@ -715,3 +705,16 @@ except PocketMTError as exc:
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "pip install cryptography" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_translator_with_a_public_key_refuses_an_unsigned_bundle_and_takes_a_signed_one(
+    bundle_copy: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pocketmt.runtime.translator import Translator
+
+    key, pub = keys
+    with pytest.raises(BundleError, match="not signed"):
+        Translator(bundle_copy, "onnx", public_key=pub)
+    code, out, err = run(capsys, "sign", str(bundle_copy), "--key", str(key))
+    assert code == 0, err
+    assert Translator(bundle_copy, "onnx", public_key=pub).translate_one("a b c").text is not None

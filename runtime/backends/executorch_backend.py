@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pocketmt.runtime.errors import BundleError
+from pocketmt.runtime.manifest import check_graph_shapes, pte_shapes
 from pocketmt.runtime.step import F32, I64
 
 if TYPE_CHECKING:
@@ -143,4 +144,12 @@ def open_graphs(bundle: Bundle) -> StepGraphs:
     """The bundle's ExecuTorch graphs (``manifest.graphs["executorch"]``), ready to run."""
     entry = bundle.manifest.graphs["executorch"]
     refuse_old_weights(bundle.path, entry)
-    return ExecuTorchGraphs(bundle.file(entry["file"]), entry["encode"], entry["decode_step"])
+    graphs = ExecuTorchGraphs(bundle.file(entry["file"]), entry["encode"], entry["decode_step"])
+    # a manifest whose sizes or limits the program contradicts is refused before anything runs
+    check_graph_shapes(
+        bundle.manifest,
+        str(bundle.file(entry["file"])),
+        encode=pte_shapes(graphs._program, entry["encode"]),
+        step=pte_shapes(graphs._program, entry["decode_step"]),
+    )
+    return graphs

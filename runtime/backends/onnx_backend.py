@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pocketmt.runtime.errors import BundleError
-from pocketmt.runtime.manifest import OnnxSection
+from pocketmt.runtime.manifest import OnnxSection, check_graph_shapes, onnx_shapes
 from pocketmt.runtime.step import F32, I64
 
 if TYPE_CHECKING:
@@ -73,8 +73,16 @@ def open_graphs(bundle: Bundle) -> OnnxGraphs:
     """The bundle's ONNX graphs (``manifest.graphs["onnx"]``) in ONNX Runtime sessions."""
     section = bundle.manifest.graphs["onnx"]
     assert isinstance(section, OnnxSection)
-    return OnnxGraphs(
+    graphs = OnnxGraphs(
         bundle.file(section.encode),
         bundle.file(section.decode_step),
         dequantize_at_load=section.dequantize_at_load,
     )
+    # a manifest whose sizes or limits these graphs contradict is refused before anything runs
+    check_graph_shapes(
+        bundle.manifest,
+        str(bundle.path),
+        encode=onnx_shapes(graphs._encode),
+        step=onnx_shapes(graphs._step),
+    )
+    return graphs
