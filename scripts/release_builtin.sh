@@ -6,6 +6,7 @@
 #
 #   scripts/release_builtin.sh PAIR CHECKPOINT            e.g. en-de runs/student-en-de-ternary
 #   STAGE=runs/release-en-de DATA=../shared/data/multi30k scripts/release_builtin.sh en-de CKPT
+#   EXPORT_ARGS="--lowbit-compute fp32" scripts/release_builtin.sh en-de CKPT   (extra export flags)
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -35,7 +36,7 @@ mkdir -p "$STAGE"
 
 echo "== export $CKPT -> $BUNDLE"
 /usr/bin/time -f "export: %e s wall, %M KB peak" \
-    pocketmt export "$CKPT" -o "$BUNDLE" --format pte,onnx --parity-src "$STAGE/parity.$SRC" --overwrite --quiet
+    pocketmt export "$CKPT" -o "$BUNDLE" --format pte,onnx --parity-src "$STAGE/parity.$SRC" --overwrite --quiet ${EXPORT_ARGS:-}
 
 # what a phone downloads for the ExecuTorch engine: every file but the ONNX graphs
 PHONE_FILES=$(cd "$BUNDLE" && ls | grep -v -e '\.onnx$' -e '^onnx_weights\.bin$')

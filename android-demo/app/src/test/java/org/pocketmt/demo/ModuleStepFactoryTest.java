@@ -31,11 +31,16 @@ class ModuleStepFactoryTest {
     }
 
     @Test
-    void aBundleWithoutExecutorchGraphs() throws Exception {
-        // the built-in de-en bundle ships ONNX graphs only (its .pte did not pass the export gate)
-        Path deEn = EN_DE.resolveSibling("de-en");
-        assumeTrue(Files.isDirectory(deEn), "no built-in bundle");
-        PocketMtException e = assertThrows(PocketMtException.class, () -> new ModuleStepFactory().open(Bundle.open(deEn)));
+    void aBundleWithoutExecutorchGraphs(@TempDir Path tmp) throws Exception {
+        // an ONNX-only bundle: the built-in manifest without its ExecuTorch program
+        assumeTrue(Files.isDirectory(EN_DE), "no built-in bundle");
+        JSONObject m = new JSONObject(Files.readString(EN_DE.resolve("manifest.json"), StandardCharsets.UTF_8));
+        String pte = m.getJSONObject("graphs").getJSONObject("executorch").getString("file");
+        m.getJSONObject("graphs").remove("executorch");
+        m.getJSONObject("files").remove(pte);
+        Path dir = Files.createDirectories(tmp.resolve("onnx-only"));
+        Files.writeString(dir.resolve("manifest.json"), m.toString());
+        PocketMtException e = assertThrows(PocketMtException.class, () -> new ModuleStepFactory().open(Bundle.open(dir)));
         assertTrue(e.getMessage().endsWith("bundle has no executorch graphs (it has: onnx)"), e.getMessage());
     }
 
