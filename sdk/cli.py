@@ -16,13 +16,13 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from pocketmt.commands import bench, bundle, compression, evaluation, export, training, translate
+from pocketmt.commands import bench, bundle, compression, evaluation, export, pipeline, training, translate
 from pocketmt.commands.console import PROG, error, missing_extra
 from pocketmt.runtime.backends.registry import is_installed
 from pocketmt.runtime.errors import PocketMTError
 
 # in the order ``pocketmt --help`` lists them
-COMMAND_GROUPS = (export, translate, training, compression, evaluation, bundle, bench)
+COMMAND_GROUPS = (export, translate, training, pipeline, compression, evaluation, bundle, bench)
 
 
 # The import names each extra of pyproject.toml installs (tests/test_lean_install.py checks they agree),
@@ -47,6 +47,7 @@ COMMAND_EXTRAS: dict[str, str] = {
     "quantize": "export",
     "prune": "export",
     "report": "export",
+    "pipeline": "export",
 }
 
 
