@@ -84,7 +84,7 @@ def _done(out: Path) -> dict[str, dict[str, Any]]:
 @dataclass
 class Finished:
     out: Path
-    done_at_kill: list[str]
+    done_at_kill: dict[str, float]  # stage -> when its completion marker was written
     started_at_kill: list[str]
     resumed_err: str
 
@@ -107,7 +107,7 @@ def finished(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
         patch.setattr(trainer, "save_atomic", save_then_die)
         with pytest.raises(Killed):
             _run(corpus, out, *EPOCHS)
-    done = sorted(_done(out))
+    done = {name: marker["finished"] for name, marker in _done(out).items()}
     started = sorted(p.stem for p in (out / "pipeline").glob("*.started"))
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
@@ -116,14 +116,14 @@ def finished(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
 
 
 def test_a_run_killed_inside_a_stage_resumes_that_stage_and_finishes(finished: Finished) -> None:
-    assert finished.done_at_kill == ["distill", "prepare", "teacher-1", "teacher-2"]
+    assert sorted(finished.done_at_kill) == ["distill", "prepare", "teacher-1", "teacher-2"]
     assert finished.started_at_kill == ["student"]
     err = finished.resumed_err
-    for name in finished.done_at_kill:
-        assert f"{name}: done earlier" in err
+    done = _done(finished.out)
+    for name, when in finished.done_at_kill.items():
+        assert f"{name}: done earlier (" in err and done[name]["finished"] == when  # skipped, not redone
     assert "student: 2 epochs, planned" in err and "(resuming after" in err
     assert "resuming at epoch 2" in err  # the trainer's own resume, from the checkpoint of epoch 1
-    done = _done(finished.out)
     assert sorted(done) == sorted(STAGES)
     assert done["student"]["resumed"] == 1 and done["student"]["epochs_run"] == 2
     runs = [json.loads(line) for line in (finished.out / "pipeline" / "runs.jsonl").read_text().splitlines()]
