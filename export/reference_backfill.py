@@ -43,6 +43,12 @@ def add_log_probs(bundle_dir: str | Path, checkpoint: str | Path, out_dir: str |
         raise ExportError(f"{out}: already exists; give a new folder")
     manifest = bundle.manifest
     samples = read_reference(bundle)
+    if all(
+        set(KEYS) <= set(sample.get("log_probs", {}))
+        and all(set(KEYS) <= set(r.get("eager_log_probs", {})) for r in sample.get("backends", {}).values())
+        for sample in samples
+    ):
+        raise ExportError(f"{bundle.path}: its reference already records the eager log-probabilities")
     lim = manifest.limits
     fmt = str(manifest.raw.get("tensor_formats", {}).get("linear", "fp32"))
     weights = fmt if "quantization" not in manifest.raw and fmt in ("fp32", "fp16", "int8") else "fp32"

@@ -231,6 +231,8 @@ def test_log_probs_added_to_an_old_bundle_come_from_its_checkpoint(
             assert got["log_probs"][key] == pytest.approx(want["log_probs"][key], rel=1e-6, abs=1e-7)
     code, stdout, _ = run(capsys, "verify", str(out))
     assert code == 0 and stdout.count("log-probs match eager at export") == 2
+    with pytest.raises(ExportError, match="already records the eager log-probabilities"):
+        add_log_probs(out, tiny_model_dir, tmp_path / "again")
 
     # a checkpoint of the same shape that is not the one the bundle came from is refused
     other = make_random_marian(tmp_path / "other", RandomMarianSpec(init_std=0.05, seed=5))
