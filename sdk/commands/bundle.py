@@ -53,8 +53,7 @@ def run_info(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     from pocketmt.runtime.backends.registry import BACKENDS
     from pocketmt.runtime.bundle import Bundle
-    from pocketmt.runtime.translator import Translator
-    from pocketmt.runtime.verify import read_reference, replay
+    from pocketmt.runtime.verify import read_reference, verify_backend
 
     bundle = Bundle.open(args.bundle, public_key=args.public_key)
     if bundle.signed_by is not None:
@@ -73,8 +72,7 @@ def run_verify(args: argparse.Namespace) -> int:
             )
     failed = False
     for backend in backends:
-        translator = Translator(bundle, bundle.resolve_backend(backend), check_integrity=False)
-        result = replay(translator, samples)
+        result = verify_backend(bundle, backend, samples)
         print(f"{backend}: {result.summary()}")
         failed = failed or not result.ok
     return 1 if failed else 0

@@ -25,7 +25,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--epochs", type=int, default=4, help="quantization-aware epochs (ternary; default 4)")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=2048)
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="QAT arithmetic (default auto: bf16 where the hardware computes it natively, else fp32)",
+    )
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=run_quantize)
 

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from pocketmt.export.training.presets import PRESETS, arch_help
 from pocketmt.runtime.errors import InputError
 
 
@@ -18,15 +19,37 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-o", "--output", dest="out", required=True, help="model folder (rerun the command to resume)"
     )
-    p.add_argument("--arch", default=None, help="tiny, student, base or teacher (default base)")
+    p.add_argument("--arch", default=None, choices=list(PRESETS), metavar="ARCH", help=arch_help())
     p.add_argument("--config", default=None, help="JSON file of training settings; flags override it")
     p.add_argument("--max-epochs", dest="max_epochs", type=int, default=None)
     p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
-    p.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=None)
+    p.add_argument(
+        "--batch-tokens",
+        dest="batch_tokens",
+        type=int,
+        default=None,
+        help="(default: scaled to the corpus: the largest of 4096/2048/1024 giving an epoch 200 steps)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="peak learning rate (default: 7e-4 at 4096-token batches, 5e-4 at 2048, 3.5e-4 at 1024)",
+    )
+    p.add_argument(
+        "--warmup-steps",
+        dest="warmup_steps",
+        type=int,
+        default=None,
+        help="(default: one epoch, at most 4000)",
+    )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--patience", type=int, default=None)
     p.add_argument(
-        "--precision", choices=["fp32", "bf16"], default=None, help="training arithmetic (default fp32)"
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default=None,
+        help="training arithmetic (default auto: bf16 where the CPU (AVX512-BF16/AMX) or GPU computes it natively, else fp32)",
     )
     p.add_argument("--source-lang", dest="source_lang", default=None)
     p.add_argument("--target-lang", dest="target_lang", default=None)
