@@ -7,6 +7,8 @@ holds every row the Python search asked its table for (a prefix of generated tok
 as the bits of each float in hex), so Java replays the same model without reproducing numpy's generator:
 a Java search that asks for a prefix Python never asked for has already diverged. Cases whose result
 depends on the visiting order of partial triples (section 8.1: sorted) are marked ``order_sensitive``.
+The last ``BROKEN`` cases draw tables with NaN, +inf and all--inf rows (section 2, item 3): their expected
+result is the error the Python search stops with, or its result when the masks hide the damage.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import numpy as np
 from pocketmt.runtime.beam_search import SearchConfig, beam_search, score_tokens
 from pocketmt.runtime.constrained_search import constrained_beam_search
 from pocketmt.runtime.constraints import Constraint, ConstraintState
+from pocketmt.runtime.errors import BundleError
 
 OUT = Path("android-demo/engine/src/test/resources/org/pocketmt/engine/search/search_cases.json")
 CASES = 400
+BROKEN = 80  # cases CASES .. CASES + BROKEN - 1: tables with non-finite rows
 
 
 def f32_hex(x: float) -> str:
@@ -48,6 +52,16 @@ class RecordingTable:
             out = (x - x.max() - np.log(np.exp(x - x.max()).sum())).astype(np.float32)
             if self.style == "coarse":
                 out = np.round(out * 2).astype(np.float32) / np.float32(2)
+            if self.style == "broken" and self.rng.random() < 0.3:
+                damage = self.rng.choice(["nan", "inf", "dead", "nan_last"])
+                if damage == "dead":  # nothing finite (a banned id may still be, which the mask removes)
+                    out[:] = -np.inf
+                    if self.rng.random() < 0.5:
+                        out[self.vocab - 1] = 0.0
+                elif damage == "nan_last":  # NaN everywhere but EOS: harmless at the forced-EOS step
+                    out[1:] = np.nan
+                else:  # one id, which may be the banned one (masked: no error)
+                    out[self.rng.randrange(self.vocab)] = np.nan if damage == "nan" else np.inf
             self.rows[prefix] = out
         return self.rows[prefix]
 
@@ -114,10 +128,14 @@ def order_sensitive(model, cfg, cons, continuations, ends, expected) -> bool:
     original = ConstraintState.advance
     ConstraintState.advance = reversed_advance
     try:
-        other = constrained_beam_search(model, [1, 0], cfg, cons, frozenset(continuations), frozenset(ends))
+        other = run_search(
+            lambda: constrained_beam_search(
+                model, [1, 0], cfg, cons, frozenset(continuations), frozenset(ends)
+            )
+        )
     finally:
         ConstraintState.advance = original
-    return hyp_json(other) != expected
+    return other != expected
 
 
 def hyp_json(hyp) -> dict:
@@ -129,6 +147,14 @@ def hyp_json(hyp) -> dict:
         "met": hyp.extra.get("met"),
         "dropped": hyp.extra.get("constraints_dropped"),
     }
+
+
+def run_search(search) -> dict:
+    """The search's result as JSON, or the error it stopped with (section 2, item 3)."""
+    try:
+        return hyp_json(search())
+    except BundleError as exc:
+        return {"error": str(exc)}
 
 
 def one_case(index: int) -> dict:
@@ -146,7 +172,8 @@ def one_case(index: int) -> dict:
         length_penalty=rng.choice([0.0, 1.0, 1.0, 0.6, 1.3]),
         forced_eos=rng.random() < 0.6,
     )
-    model = RecordingTable(rng, vocab, rng.choice(["fine", "coarse"]))
+    style = rng.choice(["fine", "coarse"])
+    model = RecordingTable(rng, vocab, "broken" if index >= CASES else style)
     case: dict = {
         "kind": kind,
         "vocab": vocab,
@@ -161,11 +188,11 @@ def one_case(index: int) -> dict:
         },
     }
     if kind == "beam":
-        hyp = beam_search(model, [1, eos], cfg)
+        expected = run_search(lambda: beam_search(model, [1, eos], cfg))
     elif kind == "score":
         tokens = [rng.randrange(vocab) for _ in range(rng.randint(0, cfg.max_new_tokens))]
         case["score_tokens"] = tokens
-        hyp = score_tokens(model, [1, eos], tokens, cfg)
+        expected = run_search(lambda: score_tokens(model, [1, eos], tokens, cfg))
     else:
         cons = random_constraints(rng, vocab, eos, pad)
         continuations = sorted(i for i in range(vocab) if i not in (eos, pad) and rng.random() < 0.3)
@@ -174,9 +201,13 @@ def one_case(index: int) -> dict:
             {"alternatives": [list(a) for a in c.alternatives], "proposed": list(c.proposed)} for c in cons
         ]
         case["continuations"], case["word_ends"] = continuations, ends
-        hyp = constrained_beam_search(model, [1, eos], cfg, cons, frozenset(continuations), frozenset(ends))
-        case["order_sensitive"] = order_sensitive(model, cfg, cons, continuations, ends, hyp_json(hyp))
-    case["expected"] = hyp_json(hyp)
+        expected = run_search(
+            lambda: constrained_beam_search(
+                model, [1, eos], cfg, cons, frozenset(continuations), frozenset(ends)
+            )
+        )
+        case["order_sensitive"] = order_sensitive(model, cfg, cons, continuations, ends, expected)
+    case["expected"] = expected
     case["table"] = {
         ",".join(map(str, p)): "".join(f32_hex(x) for x in row) for p, row in sorted(model.rows.items())
     }
@@ -185,15 +216,17 @@ def one_case(index: int) -> dict:
 
 def main() -> None:
     assert ConstraintState.start(1).met == (0,)
-    cases = [one_case(i) for i in range(CASES)]
+    cases = [one_case(i) for i in range(CASES + BROKEN)]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     data = {"python": sys.version.split()[0], "cases": cases}
     OUT.write_text(json.dumps(data, separators=(",", ":")) + "\n")
     kinds = {k: sum(c["kind"] == k for c in cases) for k in ("beam", "score", "constrained")}
-    dropped = sum(bool(c["expected"]["dropped"]) for c in cases)
+    dropped = sum(bool(c["expected"].get("dropped")) for c in cases)
+    errors = sum("error" in c["expected"] for c in cases)
     sensitive = sum(bool(c.get("order_sensitive")) for c in cases)
     print(
-        f"wrote {OUT}: {len(cases)} cases {kinds}, {dropped} with constraints dropped, {sensitive} order-sensitive"
+        f"wrote {OUT}: {len(cases)} cases {kinds}, {dropped} with constraints dropped, {sensitive} order-sensitive,"
+        f" {errors} stopped by a broken model"
     )
 
 

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.pocketmt.engine.bundle.Bundle;
+import org.pocketmt.engine.bundle.BundleException;
 import org.pocketmt.engine.bundle.Manifest;
 import org.pocketmt.engine.glossary.Glossary;
 import org.pocketmt.engine.glossary.PyText;
@@ -283,7 +284,7 @@ public final class Translator implements AutoCloseable {
      * left in {@code out.last}. Returns, for a search that met its terms, the source and target tokens the met
      * terms take (the coverage check of section 1.5), else null.
      */
-    private int[] search(int[] piece, SearchConfig cfg, List<Term> terms, Piecewise out) {
+    private int[] search(int[] piece, SearchConfig cfg, List<Term> terms, Piecewise out) throws BundleException {
         List<TermConstraint> built = new ArrayList<>();
         List<String> spellings = new ArrayList<>();
         List<TermConstraint> usable = new ArrayList<>();

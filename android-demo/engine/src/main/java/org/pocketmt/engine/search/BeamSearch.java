@@ -3,6 +3,7 @@ package org.pocketmt.engine.search;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.pocketmt.engine.bundle.BundleException;
 
 /**
  * Greedy and beam search: a direct reading of docs/decoding.md (sections 2-7), and the Java twin of
@@ -30,8 +31,12 @@ public final class BeamSearch {
         return score / (float) Math.pow(length, alpha);
     }
 
-    /** Section 2, in place on {@code rows} rows of width {@code vocab}: banned ids, then forced EOS. */
-    static void mask(float[] logProbs, int rows, int vocab, int t, SearchConfig cfg) {
+    /**
+     * Section 2, in place on {@code rows} rows of width {@code vocab}: banned ids, then forced EOS. A NaN or
+     * {@code +inf} left after masking (in any row, dead ones included) is a broken model, not a score: item 3
+     * stops the search with an error, as {@code mask_log_probs} does.
+     */
+    static void mask(float[] logProbs, int rows, int vocab, int t, SearchConfig cfg) throws BundleException {
         int[] banned = cfg.bannedIdsShared();
         for (int r = 0; r < rows; r++) {
             int base = r * vocab;
@@ -42,6 +47,18 @@ public final class BeamSearch {
                 logProbs[base + cfg.eosId] = eos;
             }
         }
+        for (int i = 0; i < rows * vocab; i++) {
+            if (!(logProbs[i] < Float.POSITIVE_INFINITY)) { // false for NaN and +inf, true for -inf
+                throw new BundleException("the model's log-probabilities at step " + t
+                        + " are not finite (NaN or +inf): its weights or graphs are broken");
+            }
+        }
+    }
+
+    /** Section 2, item 3: the masks (or the model) left every token at {@code -inf}: nothing can be generated. */
+    static BundleException noFiniteCandidate(int t) {
+        return new BundleException("no token has a finite score at step " + t + ": the model gives every allowed"
+                + " token probability 0 (or the bundle's banned ids and forced EOS exclude them all)");
     }
 
     /** numpy's argmax over one row: the first maximum, so the lowest id wins ties. */
@@ -66,7 +83,7 @@ public final class BeamSearch {
     }
 
     /** Section 4. */
-    public static Hypothesis greedy(Step model, int[] source, SearchConfig cfg) {
+    public static Hypothesis greedy(Step model, int[] source, SearchConfig cfg) throws BundleException {
         model.start(source, 1);
         int vocab = model.vocabSize();
         int[] tokens = new int[0];
@@ -76,6 +93,7 @@ public final class BeamSearch {
             float[] logProbs = model.step(new int[] {last}).clone();
             mask(logProbs, 1, vocab, t, cfg);
             int best = argmax(logProbs, 0, vocab);
+            if (logProbs[best] == Float.NEGATIVE_INFINITY) throw noFiniteCandidate(t);
             score = score + logProbs[best];
             tokens = append(tokens, best);
             last = best;
@@ -85,7 +103,8 @@ public final class BeamSearch {
     }
 
     /** Section 7: the score this model gives a fixed token sequence (forced decoding, masks applied). */
-    public static Hypothesis scoreTokens(Step model, int[] source, int[] tokens, SearchConfig cfg) {
+    public static Hypothesis scoreTokens(Step model, int[] source, int[] tokens, SearchConfig cfg)
+            throws BundleException {
         model.start(source, 1);
         int vocab = model.vocabSize();
         float score = 0f;
@@ -141,7 +160,7 @@ public final class BeamSearch {
     }
 
     /** Section 5 ({@code K = 1} is section 4). */
-    public static Hypothesis search(Step model, int[] source, SearchConfig cfg) {
+    public static Hypothesis search(Step model, int[] source, SearchConfig cfg) throws BundleException {
         int k = cfg.beamSize;
         if (k == 1) return greedy(model, source, cfg);
         model.start(source, k);
@@ -163,7 +182,10 @@ public final class BeamSearch {
                 for (int v = 0; v < vocab; v++) scores[r * vocab + v] = beamScores[r] + scores[r * vocab + v];
             }
             List<Candidate> next = advance(scores, k, vocab, beamTokens, finished, t, cfg);
-            if (next == null) break;
+            if (next == null) {
+                if (finished.isEmpty()) throw noFiniteCandidate(t); // 5.4 stopped: no survivors, nothing finished
+                break;
+            }
             int[] parents = new int[k];
             int[][] tokens = new int[k][];
             for (int i = 0; i < k; i++) {

@@ -8,6 +8,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.function.IntPredicate;
+import org.pocketmt.engine.bundle.BundleException;
 
 /**
  * Lexically constrained beam search with Dynamic Beam Allocation (docs/decoding.md, section 8): the Java twin
@@ -110,7 +111,7 @@ public final class ConstrainedSearch {
      * {@code constraintsDropped}: no hypothesis could meet them all and this is the unconstrained best).
      */
     public static Hypothesis search(Step model, int[] source, SearchConfig cfg, List<Constraint> constraints,
-                                    IntPredicate isWordContinuation, IntPredicate isWordEnd) {
+                                    IntPredicate isWordContinuation, IntPredicate isWordEnd) throws BundleException {
         if (constraints.isEmpty()) return BeamSearch.search(model, source, cfg).withConstraints(new int[0], false);
         int k = cfg.beamSize;
         int banks = 1;
@@ -215,7 +216,8 @@ public final class ConstrainedSearch {
     }
 
     /** {@link #search} without word information: no token continues or ends a word (Python's defaults). */
-    public static Hypothesis search(Step model, int[] source, SearchConfig cfg, List<Constraint> constraints) {
+    public static Hypothesis search(Step model, int[] source, SearchConfig cfg, List<Constraint> constraints)
+            throws BundleException {
         return search(model, source, cfg, constraints, v -> false, v -> false);
     }
 

@@ -104,9 +104,13 @@ class MainTest {
                 "beam size 9 is outside 1..4 (this bundle's max batch)");
         oneLineError(run("translate", "--bundle", BUNDLE, "--max-new-tokens", "0", "x"),
                 "max new tokens 0 is outside 1..128");
-        // de-en ships ONNX graphs only (its .pte did not pass the export gate); en-de has both
-        oneLineError(run("translate", "--bundle", "../../sdk/models/de-en", "--backend", "executorch", "x"),
-                "../../sdk/models/de-en: bundle has no executorch graphs");
+        // a bundle with ONNX graphs only (the built-in ones may ship either): en-de's manifest without its .pte
+        JSONObject manifest = new JSONObject(Files.readString(Path.of(BUNDLE, "manifest.json")));
+        manifest.getJSONObject("graphs").remove("executorch");
+        Path onnxOnly = Files.createDirectories(tmp.resolve("onnx-only"));
+        Files.writeString(onnxOnly.resolve("manifest.json"), manifest.toString());
+        oneLineError(run("translate", "--bundle", onnxOnly.toString(), "--backend", "executorch", "x"),
+                onnxOnly + ": bundle has no executorch graphs");
         oneLineError(run("translate", "--bundle", BUNDLE, "--glossary", tmp.resolve("g.tsv").toString(), "x"),
                 "glossary not found");
         Path conflict = Files.writeString(tmp.resolve("c.tsv"), "dog\tHund\ndog\tKöter\n");
@@ -123,14 +127,73 @@ class MainTest {
         assertEquals(List.of("", "", ""), r.out().lines().toList());
         Run j = run("translate", "--bundle", BUNDLE, "--json", "A dog.", "--beam=1");
         JSONObject o = new JSONObject(j.out().strip());
+        // the keys of Translation.to_json in runtime/translator.py, section 1.5's checks last
         List<String> keys = List.of("source", "text", "token_ids", "score", "finished", "segments", "timings_ms",
-                "steps", "terms", "constraints_dropped");
+                "steps", "terms", "constraints_dropped", "short_output", "coverage_lost");
         for (String k : keys) {
             assertTrue(o.has(k), k);
         }
         assertEquals(keys.size(), o.length());
         assertEquals("A dog.", o.getString("source"));
         assertEquals("[0]", o.getJSONArray("token_ids").toString());
+        assertEquals("[]", o.getJSONArray("short_output").toString()); // 3 source tokens: never flagged
+        assertEquals("[]", o.getJSONArray("coverage_lost").toString());
+        // Python, with the same EOS-first model, prints "short_output": [0], "coverage_lost": [] here: piece 1
+        // has 10 source tokens and 0 target tokens, piece 2 ("Two men.") is under six source tokens
+        Run two = run("translate", "--bundle", BUNDLE, "--json", "A dog runs across the big green park. Two men.",
+                "--beam=1");
+        JSONObject t = new JSONObject(two.out().strip());
+        assertEquals(2, t.getInt("segments"));
+        assertEquals("[0]", t.getJSONArray("short_output").toString());
+        assertEquals("[]", t.getJSONArray("coverage_lost").toString());
+    }
+
+    /** EOS_FIRST, but every log-probability of step {@code badStep} is {@code bad}. */
+    static StepFactory broken(int badStep, float bad) {
+        return bundle -> new Step() {
+            final Step inner = EOS_FIRST.open(bundle);
+            int steps;
+
+            @Override
+            public void start(int[] sourceIds, int rows) {
+                inner.start(sourceIds, rows);
+                steps = 0;
+            }
+
+            @Override
+            public float[] step(int[] tokens) {
+                float[] lp = inner.step(tokens);
+                if (steps++ == badStep) Arrays.fill(lp, bad);
+                return lp;
+            }
+
+            @Override
+            public void reorder(int[] parents) {
+                inner.reorder(parents);
+            }
+
+            @Override
+            public int vocabSize() {
+                return inner.vocabSize();
+            }
+        };
+    }
+
+    @Test
+    void aBrokenModelIsAOneLineErrorNotAnEmptyTranslation() {
+        for (String beam : new String[] {"--beam=1", "--beam=4"}) {
+            for (float bad : new float[] {Float.NaN, Float.NEGATIVE_INFINITY}) {
+                ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+                int code = new Main(new PrintStream(out, true, StandardCharsets.UTF_8),
+                        new PrintStream(err, true, StandardCharsets.UTF_8), new ByteArrayInputStream(new byte[0]),
+                        backend -> broken(0, bad)).run(List.of("translate", "--bundle", BUNDLE, beam, "A dog."));
+                Run r = new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+                oneLineError(r, Float.isNaN(bad)
+                        ? "the model's log-probabilities at step 0 are not finite (NaN or +inf): its weights or graphs are broken"
+                        : "no token has a finite score at step 0: ");
+                assertEquals("", r.out(), beam + " " + bad);
+            }
+        }
     }
 
     @Test

@@ -16,6 +16,7 @@ import java.util.Random;
 import java.util.function.Function;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
+import org.pocketmt.engine.bundle.BundleException;
 
 /** tests/test_beam_search.py's cases, and table-driven ones for every rule of sections 2-5 and 7. */
 class BeamSearchTest {
@@ -39,7 +40,7 @@ class BeamSearchTest {
     }
 
     @Test
-    void greedyTakesLowestIdOnTiesAndStopsAtEos() {
+    void greedyTakesLowestIdOnTiesAndStopsAtEos() throws BundleException {
         Hypothesis hyp = BeamSearch.greedy(model(p -> p.size() < 2 ? lp(2, 0.4, 3, 0.4, 0, 0.2) : lp(0, 0.9, 1, 0.1)),
                 new int[] {1, 0}, cfg(1, 6, 1.0, false));
         assertArrayEquals(new int[] {2, 2, 0}, hyp.tokens);
@@ -50,14 +51,14 @@ class BeamSearchTest {
     }
 
     @Test
-    void bannedTokenIsNeverGeneratedEvenWhenMostLikely() {
+    void bannedTokenIsNeverGeneratedEvenWhenMostLikely() throws BundleException {
         Hypothesis hyp = BeamSearch.greedy(model(p -> lp(PAD, 0.9, 4, 0.06, 0, 0.04)), new int[] {1}, cfg(1, 6, 1.0, false));
         assertFalse(Arrays.stream(hyp.tokens).anyMatch(t -> t == PAD));
         assertEquals(4, hyp.tokens[0]);
     }
 
     @Test
-    void forcedEosEndsEveryHypothesisAtTheLengthLimit() {
+    void forcedEosEndsEveryHypothesisAtTheLengthLimit() throws BundleException {
         for (int beam : new int[] {1, 2, 3}) {
             Hypothesis hyp = BeamSearch.search(model(p -> lp(3, 0.7, 4, 0.29, 0, 0.001)), new int[] {1}, cfg(beam, 4, 1.0, true));
             assertArrayEquals(new int[] {3, 3, 3, 0}, hyp.tokens, "beam " + beam);
@@ -66,7 +67,7 @@ class BeamSearchTest {
     }
 
     @Test
-    void kFinishedHypothesesStopTheSearch() {
+    void kFinishedHypothesesStopTheSearch() throws BundleException {
         TableStep m = model(p -> lp(3, 0.98, 0, 0.02));
         Hypothesis hyp = BeamSearch.search(m, new int[] {1}, cfg(2, 6, 1.0, false));
         assertArrayEquals(new int[] {3, 0}, hyp.tokens);
@@ -74,14 +75,14 @@ class BeamSearchTest {
     }
 
     @Test
-    void withoutForcedEosAnUnfinishedHypothesisIsReturnedAndFlagged() {
+    void withoutForcedEosAnUnfinishedHypothesisIsReturnedAndFlagged() throws BundleException {
         Hypothesis hyp = BeamSearch.search(model(p -> lp(3, 0.7, 4, 0.29, 0, 0.001)), new int[] {1}, cfg(2, 4, 1.0, false));
         assertArrayEquals(new int[] {3, 3, 3, 3}, hyp.tokens);
         assertFalse(hyp.finished);
     }
 
     @Test
-    void beamFindsWhatGreedyMisses() {
+    void beamFindsWhatGreedyMisses() throws BundleException {
         Function<List<Integer>, float[]> table = p -> p.isEmpty() ? lp(1, 0.6, 2, 0.4)
                 : p.get(0) == 1 ? lp(0, 0.25, 3, 0.25, 4, 0.25, 1, 0.25) : lp(0, 0.99, 3, 0.01);
         Hypothesis greedy = BeamSearch.greedy(model(table), new int[] {1}, cfg(1, 6, 1.0, false));
@@ -92,7 +93,7 @@ class BeamSearchTest {
     }
 
     @Test
-    void eosOutsideTheTopKCandidatesDoesNotFinish() {
+    void eosOutsideTheTopKCandidatesDoesNotFinish() throws BundleException {
         // step 0: 1 (0.5), 2 (0.3), EOS (0.2): with K=2 the EOS ranks third and is ignored, so [0] never finishes
         TableStep m = model(p -> p.isEmpty() ? lp(1, 0.5, 2, 0.3, 0, 0.2) : lp(0, 0.5, 3, 0.5));
         Hypothesis hyp = BeamSearch.search(m, new int[] {1}, cfg(2, 3, 0.0, false));
@@ -100,7 +101,7 @@ class BeamSearchTest {
     }
 
     @Test
-    void eosWithinTheTopKFinishesWhileSeveralRowsAreLive() {
+    void eosWithinTheTopKFinishesWhileSeveralRowsAreLive() throws BundleException {
         // K=3, step 1: rows [1] and [2] are live; EOS after [2] ranks 2nd of the candidates and finishes,
         // EOS after [1] ranks 5th (outside K) and is ignored
         Function<List<Integer>, float[]> table = p -> {
@@ -119,7 +120,7 @@ class BeamSearchTest {
     }
 
     @Test
-    void deadRowsPadATinyVocabulary() {
+    void deadRowsPadATinyVocabulary() throws BundleException {
         // V=3 with one banned id: one live token per step besides EOS, so K=3 leaves rows to pad with -inf
         int v = 3;
         float[] row = {(float) Math.log(0.1), (float) Math.log(0.9), Float.NEGATIVE_INFINITY};
@@ -140,7 +141,7 @@ class BeamSearchTest {
     }
 
     @Test
-    void lengthPenaltyPrefersLongerWithHigherAlpha() {
+    void lengthPenaltyPrefersLongerWithHigherAlpha() throws BundleException {
         Function<List<Integer>, float[]> table = p -> p.isEmpty() ? lp(3, 0.5, 0, 0.4, 4, 0.1) : lp(0, 0.7, 4, 0.3);
         assertArrayEquals(new int[] {0}, BeamSearch.search(model(table), new int[] {1}, cfg(2, 6, 0.0, false)).tokens);
         assertArrayEquals(new int[] {3, 0}, BeamSearch.search(model(table), new int[] {1}, cfg(2, 6, 1.0, false)).tokens);
@@ -152,7 +153,7 @@ class BeamSearchTest {
     }
 
     @Test
-    void equalScoresTieBreakByRowThenToken() {
+    void equalScoresTieBreakByRowThenToken() throws BundleException {
         Hypothesis hyp = BeamSearch.search(model(p -> p.isEmpty() ? lp(3, 0.5, 2, 0.5) : lp(0, 1.0)), new int[] {1},
                 cfg(2, 6, 1.0, false));
         assertArrayEquals(new int[] {2, 0}, hyp.tokens);
@@ -179,7 +180,7 @@ class BeamSearchTest {
     }
 
     @Test
-    void scoreTokensAddsTheMaskedLogProbsOfTheGivenTokens() {
+    void scoreTokensAddsTheMaskedLogProbsOfTheGivenTokens() throws BundleException {
         float[] row = lp(3, 0.5, 4, 0.3, 0, 0.2);
         Hypothesis hyp = BeamSearch.scoreTokens(constant(row), new int[] {1}, new int[] {3, 4, 0}, cfg(2, 3, 1.0, true));
         assertEquals(row[3] + row[4] + row[0], hyp.score);
@@ -203,6 +204,89 @@ class BeamSearchTest {
                 () -> SearchConfig.withinLimits(4, 8, 300, 256, EOS, START, new int[] {PAD}, 1.0, true)).getMessage());
     }
 
+    /** The message of the error a search on this model stops with (section 2, item 3). */
+    static String brokenModelError(Function<List<Integer>, float[]> table, SearchConfig c) {
+        return assertThrows(BundleException.class, () -> BeamSearch.search(model(table), new int[] {1}, c)).getMessage();
+    }
+
+    static final String NOT_FINITE = " are not finite (NaN or +inf): its weights or graphs are broken";
+    static final String NONE_FINITE = ": the model gives every allowed token probability 0 (or the bundle's banned ids"
+            + " and forced EOS exclude them all)";
+
+    static float[] with(float[] row, int token, float value) {
+        float[] out = row.clone();
+        out[token] = value;
+        return out;
+    }
+
+    @Test
+    void aNanOrPlusInfLogProbStopsGreedyAndBeamWithAnError() {
+        for (int beam : new int[] {1, 3}) {
+            for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {
+                // steps 0 and 1 are fine; at step 2 token 4 is NaN (or +inf), however unlikely the row makes it
+                Function<List<Integer>, float[]> table = p -> p.size() < 2 ? lp(3, 0.9, 0, 0.1) : with(lp(3, 0.9, 0, 0.1), 4, bad);
+                assertEquals("the model's log-probabilities at step 2" + NOT_FINITE, brokenModelError(table, cfg(beam, 6, 1.0, true)),
+                        "beam " + beam + ", " + bad);
+            }
+        }
+        // forced scoring reads the same masked rows (section 7)
+        float[] nan = with(lp(3, 0.9, 0, 0.1), 4, Float.NaN);
+        assertEquals("the model's log-probabilities at step 0" + NOT_FINITE, assertThrows(BundleException.class,
+                () -> BeamSearch.scoreTokens(constant(nan), new int[] {1}, new int[] {3, 0}, cfg(1, 4, 1.0, true))).getMessage());
+    }
+
+    @Test
+    void aNanTheMasksRemoveIsNoError() throws BundleException {
+        // NaN on the banned id, and on every id but EOS at the forced-EOS step: the masks overwrite it first
+        float[] clean = lp(3, 0.9, 4, 0.1);
+        float[] nanPad = with(clean, PAD, Float.NaN);
+        for (int beam : new int[] {1, 2, 3}) {
+            Hypothesis want = BeamSearch.search(constant(clean), new int[] {1}, cfg(beam, 3, 1.0, true));
+            Hypothesis got = BeamSearch.search(constant(nanPad), new int[] {1}, cfg(beam, 3, 1.0, true));
+            assertArrayEquals(want.tokens, got.tokens, "beam " + beam);
+            assertEquals(want.score, got.score, "beam " + beam);
+        }
+        Function<List<Integer>, float[]> lastNan = p -> {
+            if (p.size() < 2) return clean;
+            float[] row = new float[V];
+            Arrays.fill(row, Float.NaN);
+            row[EOS] = -1f;
+            return row;
+        };
+        for (int beam : new int[] {1, 2}) {
+            Hypothesis hyp = BeamSearch.search(model(lastNan), new int[] {1}, cfg(beam, 3, 1.0, true));
+            assertArrayEquals(new int[] {3, 3, 0}, hyp.tokens, "beam " + beam);
+            assertEquals(clean[3] + clean[3] + -1f, hyp.score, "beam " + beam);
+        }
+    }
+
+    @Test
+    void noFiniteTokenStopsTheSearchWithAnError() {
+        float[] dead = new float[V];
+        Arrays.fill(dead, Float.NEGATIVE_INFINITY);
+        float[] noEos = with(lp(3, 0.9, 4, 0.1), EOS, Float.NEGATIVE_INFINITY); // nothing finishes before step 2
+        Function<List<Integer>, float[]> deadAtTwo = p -> p.size() < 2 ? noEos : dead;
+        // greedy used to return tokens ending in an arbitrary id with score -inf; beam failed on an empty list
+        for (int beam : new int[] {1, 2, 4}) {
+            assertEquals("no token has a finite score at step 0" + NONE_FINITE, brokenModelError(p -> dead, cfg(beam, 5, 1.0, true)));
+            assertEquals("no token has a finite score at step 2" + NONE_FINITE, brokenModelError(deadAtTwo, cfg(beam, 5, 1.0, false)));
+        }
+        // only the banned id has a finite score: the masks leave nothing either
+        float[] padOnly = with(dead, PAD, 0f);
+        assertEquals("no token has a finite score at step 0" + NONE_FINITE, brokenModelError(p -> padOnly, cfg(1, 5, 1.0, true)));
+    }
+
+    @Test
+    void aBeamThatFinishedSomethingEndsNormallyWhenNothingElseIsFinite() throws BundleException {
+        // step 0: EOS (rank 0) finishes [0], 3 survives; step 1: every token is -inf, nothing survives
+        float[] dead = new float[V];
+        Arrays.fill(dead, Float.NEGATIVE_INFINITY);
+        Hypothesis hyp = BeamSearch.search(model(p -> p.isEmpty() ? lp(0, 0.6, 3, 0.4) : dead), new int[] {1},
+                cfg(2, 5, 1.0, false));
+        assertArrayEquals(new int[] {0}, hyp.tokens);
+        assertTrue(hyp.finished);
+    }
+
     /** A model with random log-probs fixed per prefix (tests/test_beam_search.py's random_tables). */
     static Function<List<Integer>, float[]> randomTable(long seed, int vocab) {
         Random rng = new Random(seed);
@@ -215,7 +299,7 @@ class BeamSearchTest {
     }
 
     @Test
-    void searchInvariantsOnRandomModels() {
+    void searchInvariantsOnRandomModels() throws BundleException {
         Random rng = new Random(11);
         for (int trial = 0; trial < 300; trial++) {
             Function<List<Integer>, float[]> table = randomTable(rng.nextLong(), V);

@@ -14,6 +14,7 @@ import java.util.Random;
 import java.util.function.Function;
 import java.util.function.IntPredicate;
 import org.junit.jupiter.api.Test;
+import org.pocketmt.engine.bundle.BundleException;
 
 /** tests/test_constrained_search.py's cases, and table-driven ones for DBA, leave-room, undo and glued spellings. */
 class ConstrainedSearchTest {
@@ -57,7 +58,7 @@ class ConstrainedSearchTest {
         return new TableStep(V, table);
     }
 
-    static Hypothesis search(Function<List<Integer>, float[]> table, SearchConfig c, List<Constraint> cons) {
+    static Hypothesis search(Function<List<Integer>, float[]> table, SearchConfig c, List<Constraint> cons) throws BundleException {
         return ConstrainedSearch.search(model(table), new int[] {1}, c, cons, NONE, NONE);
     }
 
@@ -83,7 +84,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void unconstrainedOutputLacksTheTermAndConstrainedOutputHasIt() {
+    void unconstrainedOutputLacksTheTermAndConstrainedOutputHasIt() throws BundleException {
         assertFalse(has(BeamSearch.search(model(ConstrainedSearchTest::peaked), new int[] {1}, cfg(4, 8)).tokens, 5));
         Hypothesis hyp = search(ConstrainedSearchTest::peaked, cfg(4, 8), List.of(con(new int[] {5})));
         assertTrue(has(hyp.tokens, 5) && hyp.finished && hyp.tokens[hyp.tokens.length - 1] == EOS);
@@ -92,7 +93,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void multiTokenAndDisjunctiveConstraintsAreAllMet() {
+    void multiTokenAndDisjunctiveConstraintsAreAllMet() throws BundleException {
         List<Constraint> cons = List.of(con(new int[] {5, 6}), con(new int[] {7}, new int[] {3, 3}));
         Hypothesis hyp = search(ConstrainedSearchTest::peaked, cfg(4, 10), cons);
         assertTrue(contains(hyp.tokens, new int[] {5, 6}));
@@ -103,7 +104,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void impossibleConstraintsFallBackToTheUnconstrainedBestAndSaySo() {
+    void impossibleConstraintsFallBackToTheUnconstrainedBestAndSaySo() throws BundleException {
         List<Constraint> cons = List.of(con(new int[] {5, 6, 7}), con(new int[] {3, 4, 3}));
         Hypothesis hyp = search(ConstrainedSearchTest::peaked, cfg(4, 4), cons); // 6 tokens + EOS cannot fit in 4
         assertTrue(hyp.constraintsDropped);
@@ -112,7 +113,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void noConstraintsIsPlainBeamSearch() {
+    void noConstraintsIsPlainBeamSearch() throws BundleException {
         Hypothesis hyp = search(ConstrainedSearchTest::peaked, cfg(4, 8), List.of());
         assertArrayEquals(BeamSearch.search(model(ConstrainedSearchTest::peaked), new int[] {1}, cfg(4, 8)).tokens, hyp.tokens);
         assertArrayEquals(new int[0], hyp.met);
@@ -120,7 +121,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void modelCallsDoNotGrowWithTheNumberOfConstraints() {
+    void modelCallsDoNotGrowWithTheNumberOfConstraints() throws BundleException {
         int[] terms = {5, 6, 7, 8};
         for (int n : new int[] {1, 2, 4}) {
             TableStep m = model(ConstrainedSearchTest::peaked);
@@ -133,7 +134,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void constraintsAreMetOrTheDropIsFlagged() {
+    void constraintsAreMetOrTheDropIsFlagged() throws BundleException {
         Random rng = new Random(5);
         for (int trial = 0; trial < 200; trial++) {
             Function<List<Integer>, float[]> table = BeamSearchTest.randomTable(rng.nextLong(), V);
@@ -174,7 +175,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void termsArePlacedBeforeTheLengthLimitWhenTheModelLoops() {
+    void termsArePlacedBeforeTheLengthLimitWhenTheModelLoops() throws BundleException {
         List<Constraint> cons = List.of(con(new int[] {5, 6}), con(new int[] {7}));
         for (int limit : new int[] {4, 6, 9}) {
             Hypothesis hyp = search(ConstrainedSearchTest::looping, cfg(4, limit), cons);
@@ -194,7 +195,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void termsThatFitInTheLengthLimitAreNeverDropped() {
+    void termsThatFitInTheLengthLimitAreNeverDropped() throws BundleException {
         Random rng = new Random(9);
         for (int trial = 0; trial < 200; trial++) {
             Function<List<Integer>, float[]> table = BeamSearchTest.randomTable(rng.nextLong(), V);
@@ -214,7 +215,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void termsSharingAFirstTokenAreAllPlacedBeforeTheLimit() {
+    void termsSharingAFirstTokenAreAllPlacedBeforeTheLimit() throws BundleException {
         List<Constraint> cons = List.of(con(new int[] {5, 6}), con(new int[] {5, 7}), con(new int[] {5, 8, 3}));
         Hypothesis hyp = search(ConstrainedSearchTest::looping, cfg(4, 8), cons);
         assertFalse(hyp.constraintsDropped);
@@ -222,7 +223,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void leaveRoomBansTheWordContinuationThatWouldUndoATermAtTheLimit() {
+    void leaveRoomBansTheWordContinuationThatWouldUndoATermAtTheLimit() throws BundleException {
         // the model wants 5 then the continuation 6 ("eats" + "hed") then EOS; at N=3 with forced EOS there is no
         // room to redo the term after 6 undoes it, so 6 is banned after 5 and the term survives
         Function<List<Integer>, float[]> table = p -> {
@@ -245,7 +246,7 @@ class ConstrainedSearchTest {
     }
 
     @Test
-    void banksShareTheBeamSoAHypothesisWithTheTermSurvives() {
+    void banksShareTheBeamSoAHypothesisWithTheTermSurvives() throws BundleException {
         // K=2, one two-token constraint: banks 0, 1, 2 get 0, 1, 1 slots; the candidate that started the term
         // (bank 1) survives beside the best free one even though its score ranks far below
         Function<List<Integer>, float[]> table = p -> {
@@ -280,6 +281,34 @@ class ConstrainedSearchTest {
                 new int[] {0, 0, 0}, 2, 1));
         // fewer candidates than slots: all of them
         assertArrayEquals(new int[] {1}, ConstrainedSearch.allocateForTest(new float[] {-1f}, new int[] {1}, new int[] {0}, 4, 2));
+    }
+
+    @Test
+    void aNanLogProbOrAModelWithNothingFiniteStopsTheConstrainedSearch() {
+        List<Constraint> cons = List.of(con(new int[] {5}));
+        Function<List<Integer>, float[]> nanAtOne = p -> {
+            float[] row = peaked(p);
+            if (p.size() == 1) row[3] = Float.NaN;
+            return row;
+        };
+        assertEquals("the model's log-probabilities at step 1 are not finite (NaN or +inf): its weights or graphs are broken",
+                assertThrows(BundleException.class, () -> search(nanAtOne, cfg(4, 8), cons)).getMessage());
+        float[] dead = new float[V];
+        Arrays.fill(dead, Float.NEGATIVE_INFINITY);
+        // nothing finished under the constraints, so 8.4 runs section 5, which has nothing finite either
+        assertTrue(assertThrows(BundleException.class, () -> search(p -> dead, cfg(4, 8), cons)).getMessage()
+                .startsWith("no token has a finite score at step 0: "));
+    }
+
+    @Test
+    void constraintsThatLeaveNothingFiniteAreDroppedNotAnError() throws BundleException {
+        // only EOS is finite, and 8.2 bans it while the term is unmet: the unconstrained search still ends
+        float[] eosOnly = new float[V];
+        Arrays.fill(eosOnly, Float.NEGATIVE_INFINITY);
+        eosOnly[EOS] = 0f;
+        Hypothesis hyp = search(p -> eosOnly, cfg(2, 8), List.of(con(new int[] {5})));
+        assertTrue(hyp.constraintsDropped);
+        assertArrayEquals(new int[] {EOS}, hyp.tokens);
     }
 
     @Test
