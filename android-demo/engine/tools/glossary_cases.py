@@ -5,12 +5,16 @@ Run from the repository root (the venv active):
 It writes android-demo/engine/src/test/resources/org/pocketmt/engine/glossary/glossary_cases.json: glossary
 files (as bytes) with the terms, warnings or error message ``load_glossary`` gives; texts with the matches
 and words; texts with their segments; terms with the constraint ``term_constraint`` builds over a small fake
-target tokenizer; and strings with their ``repr``. Paths in messages are written as ``{dir}``.
+target tokenizer; and strings with their ``repr``. Paths in messages are written as ``{dir}``. Large files
+(deep JSON, long csv fields) are written as ``content_parts``: [base64, count] pairs, the bytes repeated count
+times; a ``system`` file is read where it is (an unreadable /proc file) and skipped where it is not a file.
+The terms of a large file are given as ``terms_sha256`` (``terms_digest``).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 import tempfile
@@ -24,7 +28,41 @@ from pocketmt.runtime.term_constraints import term_constraint
 OUT = Path("android-demo/engine/src/test/resources/org/pocketmt/engine/glossary/glossary_cases.json")
 
 TBX_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
-FILES: list[tuple[str, bytes, str]] = [  # name, content, on_conflict
+
+
+class Big(tuple):
+    """File content as (bytes, count) parts: the JSON stays small for a 100,000-deep list."""
+
+    def data(self) -> bytes:
+        return b"".join(part * count for part, count in self)
+
+
+def big(*parts: tuple[bytes, int]) -> Big:
+    return Big(parts)
+
+
+def terms_digest(terms: list[list]) -> str:
+    """SHA-256 of the terms: per term its source, targets and note joined by 1f/1e, terms by 1d (UTF-8)."""
+    text = "\x1d".join(f"{source}\x1f{chr(0x1E).join(targets)}\x1f{note}" for source, targets, note in terms)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def tbx(declaration: str, kidney: str, niere: str) -> str:
+    """A one-entry TBX document after ``declaration`` (terms written as given: encode it as declared)."""
+    return (
+        declaration + "<tbx><text><body><termEntry>"
+        f'<langSet xml:lang="en"><tig><term>{kidney}</term></tig></langSet>'
+        f'<langSet xml:lang="de"><tig><term>{niere}</term></tig></langSet>'
+        "</termEntry></body></text></tbx>"
+    )
+
+
+def declared(encoding: str, quote: str = '"') -> str:
+    return f"<?xml version={quote}1.0{quote} encoding={quote}{encoding}{quote}?>"
+
+
+FIELD = 131072  # csv.field_size_limit()
+FILES: list[tuple[str, bytes | Big, str]] = [  # name, content, on_conflict
     ("a.tsv", b"source\ttarget\n# a comment\ntreatment\tBehandlung\tTherapie|Versorgung\tmed\n", "error"),
     ("b.tsv", b"ok\tgut\nbroken line without tab\n", "error"),
     ("c.tsv", b"ok\tgut\n\tnothing\n", "error"),
@@ -116,7 +154,63 @@ FILES: list[tuple[str, bytes, str]] = [  # name, content, on_conflict
     ("p.jsonl", b'[{"en": "a", "de": null}]\n', "error"),
     ("q.jsonl", b'[{"en": "x", "de": "y"}]\n[NaN, -Infinity, 1e5, -0.5, true, false, null, 01]\n', "error"),
     ("r.json", '[{"en": "\u00e9t\u00e9", "de": "Sommer", "fr": "\\u00e9"}]'.encode(), "error"),
+    # csv fields up to the csv module's limit (in code points), and past it: an error naming the reader's line
+    ("s.tsv", big((b"a\t", 1), (b"x", FIELD), (b"\n", 1)), "error"),
+    ("t.tsv", big((b"ok\tgut\na\t", 1), (b"x", FIELD + 1), (b"\n", 1)), "error"),
+    ("u.tsv", big((b'ok\tgut\n"multi\nline', 1), (b"x", FIELD + 1), (b'"\tq\n', 1)), "error"),
+    ("v.tsv", big((b"broken\nok\t", 1), (b"x", FIELD + 1)), "error"),
+    ("w.tsv", big((b"a\t", 1), ("\U0001f600".encode(), FIELD), (b"\n", 1)), "error"),
+    ("x.tsv", big((b"a\t", 1), ("\U0001f600".encode(), FIELD + 1), (b"\n", 1)), "error"),
+    ("d.csv", big((b'ok,gut\n"', 1), (b"y", FIELD + 1), (b'",z\n', 1)), "error"),
+    ("y.tsv", b'a\tb\n"x\ny"\tz\r\nq\tr\rs\n', "error"),
+    ("z.tsv", b"a\x00b\tc\n", "error"),
+    # JSON nested deeper than Python reads (its limit depends on its stack: stay clear of it, 991 here)
+    ("s.json", big((b"[", 990), (b"]", 990)), "error"),
+    ("t.json", big((b"[", 1000), (b"]", 1000)), "error"),
+    (
+        "u.jsonl",
+        big((b'[{"en": "a", "de": "b"}]\n', 1), (b'{"x": ', 100000), (b"1", 1), (b"}", 100000)),
+        "error",
+    ),
+    (
+        "v.jsonl",
+        big((b'[{"en": "a", "de": "b"}]\n[{"en": "c", "de": "d", "x": ', 1), (b"[", 5000), (b"]", 4999)),
+        "error",
+    ),
+    # integers of more than 4300 digits (floats of any length are fine)
+    ("w.json", big((b'[{"en": "a", "de": "b", "n": ', 1), (b"1", 4300), (b"}]", 1)), "error"),
+    ("x.json", big((b'[{"en": "a", "de": "b", "n": -', 1), (b"1", 4301), (b"}]", 1)), "error"),
+    ("y.json", big((b'[{"en": "a", "de": "b", "n": ', 1), (b"1", 5000), (b".5e3}]", 1)), "error"),
+    ("z.jsonl", big((b'[{"en": "c" "de": ', 1), (b"1", 5000), (b"}]\n", 1)), "error"),
+    ("aa.jsonl", big((b'[{"en": "c", "de": ', 1), (b"2", 5000), (b" oops\n", 1)), "error"),
+    # lone surrogates in JSON terms (a pair is one character)
+    ("ab.json", b'[{"en": "\\ud800", "de": "x"}]', "error"),
+    ("ac.json", b'[{"en": "ok", "de": ["fine", "a\\ud83d\\ude00b\\udfffc"]}]', "error"),
+    ("ad.json", b'[{"en": "\\ud83d\\ude00", "de": "\\ud83d\\ude00", "x": "\\ud800"}]', "error"),
+    ("ae.json", b'[{"en": "\\ude00\\ud83d", "de": "x"}]', "error"),
+    ("af.json", b'[{"en": "\\ud800", "de": "x"}, {"en": 3}]', "error"),
+    ("ag.jsonl", b'[{"en": "a", "de": "b"}]\n[{"en": "c", "de": [" ", "\\udc80"]}]\n', "error"),
+    # TBX declaring an encoding: expat's own, Python's single-byte codecs, and what Python refuses
+    ("g.tbx", tbx(declared("foo"), "kidney", "Niere").encode(), "error"),
+    ("h.tbx", tbx(declared("Shift_JIS"), "kidney", "Niere").encode(), "error"),
+    ("i.tbx", tbx(declared("cp1252"), "kidney", "Niere \u20ac\u00e9").encode("cp1252"), "error"),
+    ("j.tbx", tbx(declared("cp1252"), "kidney", "Niere").encode().replace(b"Niere", b"Nier\x81"), "error"),
+    ("k.tbx", tbx(declared("utf8"), "kidney", "Ni\u00e9re").encode(), "error"),
+    ("l.tbx", tbx(declared("MacRoman", "'"), "kidney", "Ni\u00e9re").encode("mac_roman"), "error"),
+    ("m.tbx", tbx(declared("latin-9"), "kidney", "Niere").encode(), "error"),
+    ("n.tbx", tbx(declared("x-MacRoman"), "kidney", "Niere").encode(), "error"),
+    ("o.tbx", tbx(declared("hex"), "kidney", "Niere").encode(), "error"),
+    ("p.tbx", tbx(declared("cp037"), "kidney", "Niere").encode(), "error"),
+    ("q.tbx", b"\xef\xbb\xbf" + tbx(declared("cp1252"), "kidney", "Ni\u00e9re").encode(), "error"),
+    ("r.tbx", tbx(declared("cp1252"), "kidney", "Niere").encode("utf-16"), "error"),
+    ("s.xml", tbx(declared("KOI8_R"), "kidney", "\u043f\u043e\u0447\u043a\u0430").encode("koi8_r"), "error"),
+    ("t.tbx", tbx(declared("utf_16"), "kidney", "Niere").encode(), "error"),
+    ("u.tbx", tbx(declared("UTF-8"), "kidney", "Ni\u00e9re").encode(), "error"),
+    ("v.tbx", tbx(declared("iso8859.15"), "kidney", "Niere").encode(), "error"),
+    ("w.tbx", tbx(declared("latin1"), "kidney", "Ni\u00e9re\x85").encode("latin-1"), "error"),
+    ("x.tbx", tbx(declared("utf-16"), "kidney", "Niere").encode("utf-16"), "error"),
 ]
+SYSTEM_FILES = ["/proc/self/mem"]  # a regular file whose read fails (EIO), even for root
 
 MATCH_ENTRIES = [
     ("heart", "Herz"),
@@ -316,21 +410,33 @@ def main() -> None:
         d = Path(tmp)
         for name, content, on_conflict in FILES:
             path = d / name
-            path.write_bytes(content)
-            case: dict = {
-                "name": name,
-                "content": base64.b64encode(content).decode(),
-                "on_conflict": on_conflict,
-            }
+            path.write_bytes(content.data() if isinstance(content, Big) else content)
+            case: dict = {"name": name, "on_conflict": on_conflict}
+            if isinstance(content, Big):
+                case["content_parts"] = [[base64.b64encode(part).decode(), count] for part, count in content]
+            else:
+                case["content"] = base64.b64encode(content).decode()
             try:
                 g = load_glossary(path, "en", "de", on_conflict)
-                case["terms"] = [[t.source, list(t.targets), t.note] for t in g.terms]
+                terms = [[t.source, list(t.targets), t.note] for t in g.terms]
+                if isinstance(content, Big):
+                    case["terms_sha256"] = terms_digest(terms)
+                else:
+                    case["terms"] = terms
                 case["warnings"] = [w.replace(str(d), "{dir}") for w in g.warnings]
             except InputError as exc:
                 case["error"] = str(exc).replace(str(d), "{dir}")
             except Exception as exc:  # not an InputError: Python lets it through (csv.Error)
                 case["raw_error"] = str(exc)
             files.append(case)
+        for name in SYSTEM_FILES:
+            try:
+                load_glossary(name, "en", "de")
+                raise AssertionError(f"{name} was read")
+            except InputError as exc:
+                files.append(
+                    {"name": name, "system": True, "content": None, "on_conflict": "error", "error": str(exc)}
+                )
         missing = d / "missing.tsv"
         try:
             load_glossary(missing, "en", "de")

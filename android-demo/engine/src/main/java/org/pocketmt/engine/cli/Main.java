@@ -109,12 +109,8 @@ public final class Main {
         return Path.of(models, args.pair);
     }
 
-    static Glossary loadGlossary(Args args, Manifest.Model model) throws GlossaryException, PocketMtException {
-        try {
-            return GlossaryReader.load(Path.of(args.glossary), model.sourceLang(), model.targetLang(), args.onConflict);
-        } catch (java.io.IOException e) {
-            throw new PocketMtException("cannot read glossary " + args.glossary + ": " + e.getMessage());
-        }
+    static Glossary loadGlossary(Args args, Manifest.Model model) throws GlossaryException {
+        return GlossaryReader.load(Path.of(args.glossary), model.sourceLang(), model.targetLang(), args.onConflict);
     }
 
     static TranslateOptions options(Args args) {

@@ -9,7 +9,10 @@ import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -43,9 +46,14 @@ public final class GlossaryReader {
     }
 
     public static Glossary load(Path path, String sourceLang, String targetLang, String onConflict)
-            throws GlossaryException, IOException {
+            throws GlossaryException {
         if (!Files.isRegularFile(path)) throw new GlossaryException("glossary not found: " + path);
-        byte[] raw = Files.readAllBytes(path);
+        byte[] raw;
+        try {
+            raw = Files.readAllBytes(path);
+        } catch (IOException e) {
+            throw new GlossaryException(path + ": cannot read the glossary (" + strerror(e) + ")");
+        }
         String suffix = suffix(path);
         List<Term> terms;
         if (suffix.equals(".tbx") || suffix.equals(".xml")) {
@@ -61,8 +69,21 @@ public final class GlossaryReader {
         return Glossary.fromTerms(terms, onConflict, path.toString());
     }
 
-    public static Glossary load(Path path, String sourceLang, String targetLang) throws GlossaryException, IOException {
+    public static Glossary load(Path path, String sourceLang, String targetLang) throws GlossaryException {
         return load(path, sourceLang, targetLang, "error");
+    }
+
+    /**
+     * Python's {@code OSError.strerror} for a failed read: Java words EACCES and ENOENT as exception types
+     * (with the path as message), and gives the C library's text for the rest.
+     */
+    static String strerror(IOException e) {
+        if (e instanceof AccessDeniedException) return "Permission denied";
+        if (e instanceof NoSuchFileException) return "No such file or directory";
+        if (e instanceof FileSystemException && ((FileSystemException) e).getReason() != null) {
+            return ((FileSystemException) e).getReason();
+        }
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 
     /** {@code raw.decode("utf-8-sig")}; an error names the line of the bad byte as Python computes it. */
@@ -131,7 +152,9 @@ public final class GlossaryReader {
             terms.add(new Term(PyText.strip(row.get(0)), new ArrayList<>(new LinkedHashSet<>(targets)),
                     row.size() > 3 ? PyText.strip(row.get(3)) : ""));
         }
-        if (records.error != null) throw new GlossaryException(records.error); // Python: an uncaught csv.Error
+        if (records.error != null) { // after the rows before it, as Python's reader raises when it gets there
+            throw new GlossaryException(where + ":" + records.errorLine + ": unreadable line (" + records.error + ")");
+        }
         return terms;
     }
 
@@ -210,7 +233,9 @@ public final class GlossaryReader {
         }
     }
 
-    private static Element parseXml(byte[] raw) throws SAXException, IOException, ParserConfigurationException {
+    private static Element parseXml(byte[] raw)
+            throws SAXException, IOException, ParserConfigurationException, PyXmlEncoding.Refused {
+        String decoded = PyXmlEncoding.decode(raw); // an encoding expat leaves to Python's codecs
         SAXParserFactory factory = SAXParserFactory.newInstance();
         factory.setNamespaceAware(true);
         factory.setValidating(false);
@@ -222,7 +247,8 @@ public final class GlossaryReader {
         TreeBuilder builder = new TreeBuilder();
         parser.setProperty("http://xml.org/sax/properties/declaration-handler", builder);
         parser.setProperty("http://xml.org/sax/properties/lexical-handler", builder);
-        parser.parse(new ByteArrayInputStream(raw), builder);
+        if (decoded != null) parser.parse(new InputSource(new StringReader(decoded)), builder);
+        else parser.parse(new ByteArrayInputStream(raw), builder);
         return builder.root;
     }
 
@@ -230,6 +256,8 @@ public final class GlossaryReader {
         Element root;
         try {
             root = parseXml(raw);
+        } catch (PyXmlEncoding.Refused e) { // Python's words: "unknown encoding: foo", "multi-byte encodings ..."
+            throw new GlossaryException(where + ": not a readable TBX file (" + e.getMessage() + ")");
         } catch (SAXException | IOException | ParserConfigurationException e) {
             // Python shows expat's or defusedxml's message here; Java's parser words its own
             throw new GlossaryException(where + ": not a readable TBX file (" + e.getMessage() + ")");
@@ -282,16 +310,53 @@ public final class GlossaryReader {
             }
             terms.add(new Term((String) obj.get(sourceLang), new ArrayList<>(kept)));
         }
+        checkUnicode(terms, where);
         return terms;
+    }
+
+    /** {@code _check_unicode}: a lone surrogate (half of a pair escaped alone in JSON) cannot reach the tokenizer. */
+    static void checkUnicode(List<Term> terms, String where) throws GlossaryException {
+        for (Term term : terms) {
+            List<String> texts = new ArrayList<>();
+            texts.add(term.source);
+            texts.addAll(term.targets);
+            for (String text : texts) {
+                int position = 0; // in code points, as Python's exc.start
+                for (int at = 0; at < text.length(); position++) {
+                    int cp = text.codePointAt(at); // a surrogate only when it is not half of a pair
+                    if (cp >= Character.MIN_SURROGATE && cp <= Character.MAX_SURROGATE) {
+                        throw new GlossaryException(where + ": term " + PyText.repr(text)
+                                + " is not valid Unicode (lone surrogate at position " + position + ")");
+                    }
+                    at += Character.charCount(cp);
+                }
+            }
+        }
+    }
+
+    /** {@code parse_json}: {@code json.loads} with every way it fails as a one-line error naming {@code where}. */
+    static Object parseJson(String text, String where) throws GlossaryException {
+        try {
+            return PyJson.loads(text);
+        } catch (PyJson.Error e) {
+            switch (e.kind) {
+                case TOO_DEEP:
+                    throw new GlossaryException(where + ": JSON nested too deeply to read");
+                case TOO_LONG:
+                    throw new GlossaryException(where + ": not usable JSON (" + e.getMessage() + ")");
+                default:
+                    throw new GlossaryException(where + ": not valid JSON (" + e.getMessage() + ")");
+            }
+        }
     }
 
     static List<Term> readJson(String text, String where, String sourceLang, String targetLang) throws GlossaryException {
         List<Term> terms = new ArrayList<>();
         Object whole;
         try { // one JSON list for the whole file
-            whole = PyJson.loads(text);
-        } catch (PyJson.Error e) {
-            whole = null;
+            whole = parseJson(text, where);
+        } catch (GlossaryException e) {
+            whole = null; // JSON lines, or an error the line-by-line reading names with its line
         }
         if (whole instanceof List && ((List<?>) whole).stream().allMatch(x -> x instanceof Map)) {
             terms = termsFromWmt(whole, sourceLang, targetLang, where);
@@ -301,13 +366,8 @@ public final class GlossaryReader {
         for (String line : splitLines(text)) {
             number++;
             if (PyText.strip(line).isEmpty()) continue;
-            Object value;
-            try {
-                value = PyJson.loads(line);
-            } catch (PyJson.Error e) {
-                throw new GlossaryException(where + ":" + number + ": not valid JSON (" + e.getMessage() + ")");
-            }
-            terms.addAll(termsFromWmt(value, sourceLang, targetLang, where + ":" + number));
+            String at = where + ":" + number;
+            terms.addAll(termsFromWmt(parseJson(line, at), sourceLang, targetLang, at));
         }
         return terms;
     }

@@ -10,7 +10,12 @@ import java.util.Map;
  * the glossary errors quote. (Android's org.json is lenient: it accepts trailing text, single quotes and
  * unquoted names, so a JSON-lines file would parse as one list where Python reads it line by line.)
  * Values: {@link List}, {@link Map} (insertion-ordered), {@link String}, {@link Double} or {@link Long},
- * {@link Boolean}, and {@link #NULL}.
+ * {@link Boolean}, and {@link #NULL}. As in Python, a string may hold a lone surrogate (half of a pair escaped
+ * alone); the glossary reader refuses such a term.
+ *
+ * <p>It also fails where {@code json.loads} fails without a {@code JSONDecodeError} ({@link Error#kind}):
+ * arrays and objects nested deeper than {@link #MAX_DEPTH} ({@code RecursionError}), and integers of more than
+ * {@link #MAX_INT_DIGITS} digits ({@code ValueError}), at the same place in the text.
  */
 final class PyJson {
     static final Object NULL = new Object() {
@@ -20,16 +25,45 @@ final class PyJson {
         }
     };
 
+    /**
+     * The deepest nesting read. Python's C scanner spends one level of the interpreter's recursion limit (1000)
+     * per array or object, on top of the frames already on the stack, so its limit depends on the caller:
+     * through {@code pocketmt translate --glossary} (five frames down to {@code json.loads}) 991 levels load
+     * and 992 raise {@code RecursionError}. The Java engine takes that command's limit.
+     */
+    static final int MAX_DEPTH = 991;
+
+    /** {@code sys.get_int_max_str_digits()}'s default: a longer integer literal is a {@code ValueError}. */
+    static final int MAX_INT_DIGITS = 4300;
+
+    /** How {@code json.loads} failed. */
+    enum Kind {
+        /** {@code JSONDecodeError}; the message is its {@code msg}. */
+        INVALID,
+        /** {@code RecursionError}: nested deeper than {@link #MAX_DEPTH}. */
+        TOO_DEEP,
+        /** {@code ValueError} from converting an integer of more than {@link #MAX_INT_DIGITS} digits; the message
+         * is Python's up to its first ':'. */
+        TOO_LONG
+    }
+
     static final class Error extends Exception {
         private static final long serialVersionUID = 1L;
+        final Kind kind;
 
         Error(String msg) {
+            this(Kind.INVALID, msg);
+        }
+
+        Error(Kind kind, String msg) {
             super(msg);
+            this.kind = kind;
         }
     }
 
     private final String s;
     private int i;
+    private int depth; // arrays and objects open around the current position
 
     private PyJson(String s) {
         this.s = s;
@@ -63,9 +97,13 @@ final class PyJson {
             case '"':
                 return string();
             case '{':
-                return object();
-            case '[':
-                return array();
+            case '[': {
+                if (depth == MAX_DEPTH) throw new Error(Kind.TOO_DEEP, "maximum recursion depth exceeded while decoding a JSON document");
+                depth++;
+                Object out = c == '{' ? object() : array();
+                depth--;
+                return out;
+            }
             default:
                 break;
         }
@@ -109,6 +147,10 @@ final class PyJson {
         }
         i = at;
         String text = s.substring(start, at);
+        int digits = text.length() - (text.charAt(0) == '-' ? 1 : 0);
+        if (integer && digits > MAX_INT_DIGITS) {
+            throw new Error(Kind.TOO_LONG, "Exceeds the limit (" + MAX_INT_DIGITS + " digits) for integer string conversion");
+        }
         if (integer) {
             try {
                 return Long.parseLong(text);

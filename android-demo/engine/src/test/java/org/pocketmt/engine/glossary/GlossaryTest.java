@@ -110,6 +110,39 @@ class GlossaryTest {
                 error(external));
     }
 
+    @Test
+    void jsonNestingStopsAtTheDepthPocketmtTranslateReads() throws Exception {
+        // `pocketmt translate --glossary` reads 991 nested lists and refuses 992 (Python's RecursionError)
+        assertEquals(991, PyJson.MAX_DEPTH);
+        PyJson.loads("[".repeat(991) + "]".repeat(991));
+        assertEquals(PyJson.Kind.TOO_DEEP, assertThrows(PyJson.Error.class,
+                () -> PyJson.loads("[".repeat(992) + "]".repeat(992))).kind);
+        assertEquals(PyJson.Kind.TOO_DEEP, assertThrows(PyJson.Error.class,
+                () -> PyJson.loads("{\"a\": ".repeat(992) + "1" + "}".repeat(992))).kind);
+        // a syntax error before the limit is one: Python fails where its parser stops
+        assertEquals(PyJson.Kind.INVALID, assertThrows(PyJson.Error.class,
+                () -> PyJson.loads("[".repeat(10) + "x" + "[".repeat(2000))).kind);
+    }
+
+    @Test
+    void aFailedReadIsNamedAsPythonsStrerror() {
+        assertEquals("Permission denied", GlossaryReader.strerror(new java.nio.file.AccessDeniedException("/g.tsv")));
+        assertEquals("No such file or directory", GlossaryReader.strerror(new java.nio.file.NoSuchFileException("/g.tsv")));
+        assertEquals("Input/output error", GlossaryReader.strerror(new java.io.IOException("Input/output error")));
+        assertEquals("Too many levels of symbolic links", GlossaryReader.strerror(
+                new java.nio.file.FileSystemException("/g.tsv", null, "Too many levels of symbolic links")));
+    }
+
+    @Test
+    void anUnreadableGlossaryIsAOneLineError(@TempDir Path dir) throws Exception {
+        Path p = write(dir, "locked.tsv", "a\tb\n");
+        boolean locked = p.toFile().setReadable(false, false) && !Files.isReadable(p); // root reads anything
+        if (locked) assertEquals(p + ": cannot read the glossary (Permission denied)", error(p));
+        Path mem = Path.of("/proc/self/mem"); // a regular file whose read fails with EIO, even for root
+        if (Files.isRegularFile(mem)) assertEquals("/proc/self/mem: cannot read the glossary (Input/output error)", error(mem));
+        assertTrue(locked || Files.isRegularFile(mem), "no unreadable file to try here");
+    }
+
     static final String[] WORDS = {"a", "b", "c", "Ä", "dog", "dogs", "x-y", "ß", "SS", "é"};
 
     @Test
