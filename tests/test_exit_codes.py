@@ -84,7 +84,8 @@ def tampered(tmp: Path, name: str, content: bytes, source: str = "de-en") -> str
 
 
 def nan_bundle(tmp: Path) -> str:
-    """Every weight byte 0xff: the ONNX graphs compute NaN log-probabilities for every token."""
+    """Every weight byte 0xff: the ONNX graphs compute NaN log-probabilities for every token (the cases
+    ask for the onnx backend: the built-in's default is its ExecuTorch program)."""
     size = (default_bundle("de-en") / "onnx_weights.bin").stat().st_size
     return tampered(tmp, "onnx_weights.bin", b"\xff" * size)
 
@@ -231,12 +232,22 @@ CASES = [
     # --- a model whose scores are all non-finite (runtime/beam_search.py)
     Case(
         "nan-model-beam",
-        lambda t: ["translate", "--bundle", nan_bundle(t), "--beam", "4", "Ein Hund."],
+        lambda t: ["translate", "--bundle", nan_bundle(t), "--backend", "onnx", "--beam", "4", "Ein Hund."],
         "log-probabilities at step 0 are not finite",
     ),  # was 1 (IndexError: no finished hypothesis)
     Case(
         "nan-model-greedy",
-        lambda t: ["translate", "--bundle", nan_bundle(t), "--beam", "1", "--json", "Ein Hund."],
+        lambda t: [
+            "translate",
+            "--bundle",
+            nan_bundle(t),
+            "--backend",
+            "onnx",
+            "--beam",
+            "1",
+            "--json",
+            "Ein Hund.",
+        ],
         "log-probabilities at step 0 are not finite",
     ),  # was 0: an empty translation with "score": NaN (not even JSON)
     Case(
@@ -245,6 +256,8 @@ CASES = [
             "translate",
             "--bundle",
             nan_bundle(t),
+            "--backend",
+            "onnx",
             "--glossary",
             str(write(t / "g.tsv", "Hund\tdog\n")),
             "Ein Hund.",

@@ -7,11 +7,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pocketmt.export.training.presets import PRESETS, arch_help
 from pocketmt.runtime.errors import InputError
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
+    # the preset table (plain data, no torch) is read when the parser is built, not when the CLI imports
+    from pocketmt.export.training.presets import PRESETS, arch_help
+
     p.add_argument("--src", required=True, help="training source text (plain or gzip)")
     p.add_argument("--tgt", required=True, help="training target text, aligned")
     p.add_argument("--valid-src", dest="valid_src", required=True)
