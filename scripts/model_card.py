@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
+
+from pocketmt.export.training.pipeline.card import cpu_name
 
 DATA_TERMS = (
     "Trained on Multi30k (29,000 English image descriptions with German, French and Czech "
@@ -22,16 +23,6 @@ DATA_TERMS = (
     "this model. Early stopping and checkpoint choice used `val` only; `test_2016_flickr` was used "
     "for the scores below and nothing else."
 )
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
