@@ -10,7 +10,14 @@ from typing import Any
 
 from pocketmt.export.arch.base import StepGraphs
 from pocketmt.export.compression.weight_formats import tensor_formats
-from pocketmt.export.signatures import ENCODE_INPUTS, ENCODE_OUTPUTS, STEP_INPUTS, STEP_OUTPUTS
+from pocketmt.export.signatures import (
+    ENCODE_INPUTS,
+    ENCODE_OUTPUTS,
+    GROWING_INPUTS,
+    GROWING_OUTPUTS,
+    STEP_INPUTS,
+    STEP_OUTPUTS,
+)
 from pocketmt.io.tokenizer_files import bundle_tokenizer_files
 from pocketmt.runtime.integrity import sha256_file
 from pocketmt.runtime.manifest import MANIFEST_NAME, SCHEMA_VERSION
@@ -51,6 +58,16 @@ def contract(max_batch: int, max_source_len: int) -> dict[str, Any]:
         "entries for `position`, written by the caller into self_k/self_v[:, :, :, position]",
         "reorder": "after a beam step, gather self_k and self_v along axis 1 (batch) with the parent row "
         "of each surviving hypothesis; cross_k/cross_v rows of one sentence are identical and stay",
+        # the graphs whose entry in `graphs` says "step_contract": 2
+        "2": {
+            "decode_step": {"inputs": GROWING_INPUTS, "outputs": GROWING_OUTPUTS},
+            "cache_layout": "[layer, row, head, position, head_dim], float32; position axis = the positions "
+            "filled so far (0 at the first step)",
+            "step": "rows are sentences x beams, each sentence's rows contiguous; row r continues past row "
+            "parents[r]; cross_k/cross_v and attention_mask have one row per sentence; present_k/present_v "
+            "are the past of the rows with the new position appended: the next step's past",
+            "reorder": "none on the host: the next step's parents name the rows to continue",
+        },
     }
 
 

@@ -33,7 +33,7 @@ from pocketmt.runtime import translator as runtime_translator
 from pocketmt.runtime.beam_search import SearchConfig, beam_search
 from pocketmt.runtime.bundle import Bundle
 from pocketmt.runtime.manifest import MANIFEST_NAME, parse_manifest
-from pocketmt.runtime.step import CachedStepModel, StepGraphs
+from pocketmt.runtime.step import CachedStepModel, StepGraphs, make_step_model
 from pocketmt.runtime.tokenizer import MarianTokenizer
 from pocketmt.runtime.translator import TranslateOptions, Translator, search_config
 
@@ -62,6 +62,9 @@ class ExportOptions:
     parity_src: str | None = None
     # low-bit linears (MatMulNBits): "int8" activations (fast kernels) or "fp32" (closest to eager)
     lowbit_compute: str = "int8"
+    # the ONNX decoder's step contract (docs/bundle.md): 2 grows the cache; 1 is the static cache of
+    # schema 1 bundles, kept so that runtimes can be tested against them
+    onnx_step_contract: int = 2
 
 
 @dataclass
@@ -78,6 +81,8 @@ def _validate_options(options: ExportOptions) -> None:
         raise ExportError(
             f"unknown format {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}"
         )
+    if options.onnx_step_contract not in (1, 2):
+        raise ExportError(f"the ONNX step contract is 1 or 2, not {options.onnx_step_contract}")
     if options.lowbit_compute not in ("int8", "fp32"):
         raise ExportError(f"lowbit compute must be int8 or fp32, not {options.lowbit_compute!r}")
     if options.weights not in WEIGHT_FORMATS:
@@ -116,7 +121,7 @@ def _write_reference(
     bundle = Bundle(staging, manifest)
     for backend, check in checks.items():
         if "tokens" in check:
-            own = CachedStepModel(runtime_translator.load_graphs(bundle, backend), manifest)
+            own = make_step_model(runtime_translator.load_graphs(bundle, backend), manifest)
             add_backend_records(samples, backend, check.pop("tokens"), own, eager, greedy_cfg, beam_cfg)
     write_reference(staging / REFERENCE_FILE, samples)
 
@@ -234,7 +239,9 @@ def export_bundle(
             from pocketmt.export.to_onnx import export_onnx
 
             quantized = ckpt.quantization.tensors if ckpt.quantization else None
-            graph_entries["onnx"] = export_onnx(graphs, shapes, staging, quantized, options.lowbit_compute)
+            graph_entries["onnx"] = export_onnx(
+                graphs, shapes, staging, quantized, options.lowbit_compute, options.onnx_step_contract
+            )
             report.seconds["onnx"] = time.perf_counter() - t0
 
         files = file_table(staging)
@@ -321,7 +328,7 @@ def _check_backends(
             dims.head_dim,
             rows,
         )
-        model = CachedStepModel(exported, manifest)
+        model = make_step_model(exported, manifest)
         mismatches = 0
         tokens = []
         for sample in samples:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pocketmt.runtime.step import StepGraphs
+from pocketmt.runtime.step import F32, I64, GrowingStepGraphs, StepGraphs
 
 ATOL = 1e-3
 RTOL = 1e-3
@@ -55,8 +55,11 @@ def compare_graphs(
         for position in (0, 1, max_target_len - 1):
             tokens = rng.integers(0, 8, size=(rows, 1)).astype(np.int64)
             pos = np.asarray([position], dtype=np.int64)
-            got = exported.decode_step(tokens, pos, self_k, self_v, rk, rv, mask)
             ref = eager.decode_step(tokens, pos, self_k, self_v, rk, rv, mask)
+            if getattr(exported, "step_contract", 1) == 2:
+                got = _grow(exported, tokens, pos, self_k, self_v, rk, rv, mask)
+            else:
+                got = exported.decode_step(tokens, pos, self_k, self_v, rk, rv, mask)
             for name, g, r in zip(("log_probs", "new_k", "new_v"), got, ref, strict=True):
                 w, ok = _worst(g, r)
                 if name == "log_probs":
@@ -66,3 +69,27 @@ def compare_graphs(
                         f"{backend}: decode_step {name} at position {position} differs by {w:.2e}"
                     )
     return worst_lp, worst_cross, problems
+
+
+def _grow(
+    graphs: GrowingStepGraphs,
+    tokens: I64,
+    position: I64,
+    self_k: F32,
+    self_v: F32,
+    cross_k: F32,
+    cross_v: F32,
+    mask: I64,
+) -> tuple[F32, F32, F32]:
+    """A contract-2 step on the same inputs as contract 1's ``decode_step``, its outputs in contract
+    1's terms: the filled positions come in with the rows reversed and ``parents`` undoing it, each row
+    is its own sentence, and the new position is cut from ``present``."""
+    p = int(position[0])
+    rows = tokens.shape[0]
+    flipped = np.arange(rows - 1, -1, -1, dtype=np.int64)
+    past_k = np.ascontiguousarray(self_k[:, flipped, :, :p])
+    past_v = np.ascontiguousarray(self_v[:, flipped, :, :p])
+    lp, pk, pv = graphs.decode_grow(tokens, position, past_k, past_v, flipped, cross_k, cross_v, mask)
+    if pk.shape[3] != p + 1 or not np.array_equal(pk[:, :, :, :p], self_k[:, :, :, :p]):
+        return lp, np.full_like(pk[:, :, :, -1:], np.nan), pv[:, :, :, -1:]
+    return lp, pk[:, :, :, p : p + 1], pv[:, :, :, p : p + 1]

@@ -17,6 +17,8 @@ from pocketmt.export.onnx_storage import compact_onnx, share_weights
 from pocketmt.export.signatures import (
     ENCODE_INPUTS,
     ENCODE_OUTPUTS,
+    GROWING_INPUTS,
+    GROWING_OUTPUTS,
     STEP_INPUTS,
     STEP_OUTPUTS,
     GraphShapes,
@@ -75,6 +77,7 @@ def export_onnx(
     folder: Path,
     quantized: dict[str, Any] | None = None,
     lowbit_compute: str = "int8",
+    step_contract: int = 2,
 ) -> dict[str, object]:
     _export(
         graphs.encoder,
@@ -84,14 +87,26 @@ def export_onnx(
         ENCODE_OUTPUTS,
         folder / ENCODER_FILE,
     )
-    _export(
-        graphs.decoder_step,
-        shapes.step_example(),
-        shapes.step_dynamic(),
-        STEP_INPUTS,
-        STEP_OUTPUTS,
-        folder / STEP_FILE,
-    )
+    if step_contract == 2:
+        if graphs.growing_step is None:
+            raise ValueError(f"the {graphs.dims.architecture} adapter has no step contract 2 graph")
+        _export(
+            graphs.growing_step,
+            shapes.growing_example(),
+            shapes.growing_dynamic(),
+            GROWING_INPUTS,
+            GROWING_OUTPUTS,
+            folder / STEP_FILE,
+        )
+    else:
+        _export(
+            graphs.decoder_step,
+            shapes.step_example(),
+            shapes.step_dynamic(),
+            STEP_INPUTS,
+            STEP_OUTPUTS,
+            folder / STEP_FILE,
+        )
     stored: dict[str, int] = {}
     lowbit = LowbitStats()
     if quantized:
@@ -115,6 +130,7 @@ def export_onnx(
         **entry,
         "encode": ENCODER_FILE,
         "decode_step": STEP_FILE,
+        "step_contract": step_contract,
         "opset": OPSET,
         "weights": WEIGHTS_FILE,
         "weight_bytes": stored,

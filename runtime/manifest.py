@@ -19,7 +19,7 @@ from typing import Any
 from pocketmt.runtime.errors import BundleError
 from pocketmt.runtime.integrity import confined, name_error
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 # a real manifest is tens of kilobytes and a few levels deep (graphs/executorch/lowbit/tensors)
 MAX_MANIFEST_BYTES = 16 << 20
@@ -131,6 +131,7 @@ class ExecuTorchSection(GraphsSection):
 class OnnxSection(GraphsSection):
     weights: str | None  # the external-data file both graphs share
     dequantize_at_load: bool
+    step_contract: int = 1  # 2: decode_step grows the cache and follows ``parents`` (docs/bundle.md)
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> OnnxSection:
@@ -140,6 +141,7 @@ class OnnxSection(GraphsSection):
             data["decode_step"],
             data.get("weights"),
             bool(data.get("dequantize_at_load", False)),
+            int(data.get("step_contract", 1)),
         )
 
     def files(self) -> list[str]:
@@ -456,7 +458,26 @@ _CONTRACT: dict[str, tuple[tuple[tuple[str, tuple[str | int, ...]], ...], ...]] 
         ),
         (("log_probs", ("B", "V")), ("new_k", ("L", "B", "H", 1, "Dh")), ("new_v", ("L", "B", "H", 1, "Dh"))),
     ),
+    # step contract 2: R rows (sentences x beams), R0 rows of the past, P filled positions
+    "decode_grow": (
+        (
+            ("input_ids", ("R", 1)),
+            ("position", (1,)),
+            ("past_k", ("L", "R0", "H", "P", "Dh")),
+            ("past_v", ("L", "R0", "H", "P", "Dh")),
+            ("parents", ("R",)),
+            ("cross_k", _CROSS),
+            ("cross_v", _CROSS),
+            ("attention_mask", ("B", "S")),
+        ),
+        (
+            ("log_probs", ("R", "V")),
+            ("present_k", ("L", "R", "H", "P", "Dh")),
+            ("present_v", ("L", "R", "H", "P", "Dh")),
+        ),
+    ),
 }
+_FREE = {"R", "R0", "P"}  # axes the graph leaves open whatever it records
 # axes whose size the graph fixes: the manifest must say the same
 _EXACT = {
     "L": ("model.decoder_layers", "decoder_layers"),
@@ -487,7 +508,9 @@ def _fmt(shape: Shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def check_graph_shapes(manifest: Manifest, where: str, *, encode: Signature, step: Signature) -> None:
+def check_graph_shapes(
+    manifest: Manifest, where: str, *, encode: Signature, step: Signature, step_contract: int = 1
+) -> None:
     """Refuse a manifest whose sizes and limits the graphs contradict (``decoder_layers`` 3 for a
     two-layer decoder, ``max_target_len`` 129 for a 128-position cache, a larger vocabulary), before
     anything runs. A backend calls this when it loads its graphs, with ``onnx_shapes`` or
@@ -502,11 +525,10 @@ def check_graph_shapes(manifest: Manifest, where: str, *, encode: Signature, ste
         "B": limits.max_batch,
         "S": limits.max_source_len,
     }
+    step_method = "decode_grow" if step_contract == 2 else "decode_step"
     for method, (inputs, outputs) in (("encode", encode), ("decode_step", step)):
-        for kind, got, wanted in (
-            ("inputs", inputs, _CONTRACT[method][0]),
-            ("outputs", outputs, _CONTRACT[method][1]),
-        ):
+        contract = _CONTRACT[step_method if method == "decode_step" else method]
+        for kind, got, wanted in (("inputs", inputs, contract[0]), ("outputs", outputs, contract[1])):
             if len(got) != len(wanted):
                 raise BundleError(
                     f"{where}: {method} has {len(got)} {kind}, the step contract has {len(wanted)} "
@@ -519,7 +541,7 @@ def check_graph_shapes(manifest: Manifest, where: str, *, encode: Signature, ste
                         f"has {len(axes)} [{', '.join(str(a) for a in axes)}]"
                     )
                 for axis, (dim, role) in enumerate(zip(shape, axes, strict=True)):
-                    if not isinstance(dim, int) or dim <= 0:
+                    if not isinstance(dim, int) or dim <= 0 or role in _FREE:
                         continue  # dynamic
                     graph = f"{method}'s {tensor} {_fmt(shape)}"
                     if isinstance(role, int):

@@ -9,7 +9,11 @@ Two layers:
   ``rows`` hypotheses), ``step`` (log-probs for the next token of every row)
   and ``reorder`` (rows follow their parent hypothesis after a beam step).
   ``CachedStepModel`` implements it over any ``StepGraphs`` by keeping the
-  static self-attention cache on the host.
+  static self-attention cache on the host (step contract 1).
+* ``GrowingStepGraphs`` / ``GrowingStepModel``: step contract 2 (``docs/bundle.md``), where the
+  graph takes the cache of the positions filled so far and gives it back one position longer, gathers
+  the rows it continues by ``parents`` itself, and reads the encoder output once per sentence.
+  ``make_step_model`` picks the model a graph's contract calls for.
 """
 
 from __future__ import annotations
@@ -42,6 +46,28 @@ class StepGraphs(Protocol):
         attention_mask: I64,
     ) -> tuple[F32, F32, F32]:
         """One token per row -> (log_probs [B,V], new_k [L,B,H,1,Dh], new_v)."""
+        ...
+
+
+class GrowingStepGraphs(Protocol):
+    step_contract: int  # 2
+
+    def encode(self, input_ids: I64, attention_mask: I64) -> tuple[F32, F32]: ...
+
+    def decode_grow(
+        self,
+        input_ids: I64,
+        position: I64,
+        past_k: F32,
+        past_v: F32,
+        parents: I64,
+        cross_k: F32,
+        cross_v: F32,
+        attention_mask: I64,
+    ) -> tuple[F32, F32, F32]:
+        """``R`` rows, one token each; ``past_k [L,R0,H,P,Dh]`` with ``P = position``; row ``r``
+        continues past row ``parents[r]``; ``cross_k [L,N,H,S,Dh]`` for ``N`` sentences, whose rows are
+        contiguous, ``R / N`` each -> (log_probs [R,V], present_k [L,R,H,P+1,Dh], present_v)."""
         ...
 
 
@@ -111,3 +137,67 @@ class CachedStepModel:
         idx = np.asarray(parents, dtype=np.int64)
         self._self_k = np.ascontiguousarray(self._self_k[:, idx])
         self._self_v = np.ascontiguousarray(self._self_v[:, idx])
+
+
+class GrowingStepModel:
+    """Runs a ``GrowingStepGraphs`` (step contract 2). The host keeps the graph's last ``present``
+    cache as it came back (no copy, no write), the pending ``parents`` of a reorder (a list of row
+    numbers, composed when two reorders come between steps), and the sentence's encoder output once."""
+
+    def __init__(self, graphs: GrowingStepGraphs, manifest: Manifest) -> None:
+        model = manifest.model
+        self.graphs = graphs
+        self.layers = int(model["decoder_layers"])
+        self.heads = int(model["attention_heads"])
+        self.head_dim = int(model["head_dim"])
+        self.max_target_len = manifest.limits.max_target_len
+        self.position = 0
+        empty = np.zeros((0,), np.float32)
+        self._past_k: F32 = empty
+        self._past_v: F32 = empty
+        self._parents: I64 = np.zeros((0,), np.int64)
+        self._cross_k: F32 = empty
+        self._cross_v: F32 = empty
+        self._mask: I64 = np.zeros((0,), np.int64)
+        self.encode_seconds = 0.0
+        self.step_seconds = 0.0
+        self.steps = 0
+
+    def start(self, source_ids: list[int], rows: int) -> None:
+        ids = np.asarray([source_ids], dtype=np.int64)
+        self._mask = np.ones_like(ids)
+        began = time.perf_counter()
+        self._cross_k, self._cross_v = self.graphs.encode(ids, self._mask)
+        self.encode_seconds += time.perf_counter() - began
+        shape = (self.layers, rows, self.heads, 0, self.head_dim)
+        self._past_k = np.zeros(shape, np.float32)
+        self._past_v = np.zeros(shape, np.float32)
+        self._parents = np.arange(rows, dtype=np.int64)
+        self.position = 0
+
+    def step(self, tokens: list[int]) -> F32:
+        if self.position >= self.max_target_len:
+            raise RuntimeError("decoder cache is full")
+        if len(tokens) != len(self._parents):
+            raise ValueError(f"{len(tokens)} tokens for {len(self._parents)} rows")
+        ids = np.asarray(tokens, dtype=np.int64).reshape(-1, 1)
+        pos = np.asarray([self.position], dtype=np.int64)
+        began = time.perf_counter()
+        log_probs, self._past_k, self._past_v = self.graphs.decode_grow(
+            ids, pos, self._past_k, self._past_v, self._parents, self._cross_k, self._cross_v, self._mask
+        )
+        self.step_seconds += time.perf_counter() - began
+        self.steps += 1
+        self._parents = np.arange(len(tokens), dtype=np.int64)
+        self.position += 1
+        return log_probs
+
+    def reorder(self, parents: list[int]) -> None:
+        self._parents = self._parents[np.asarray(parents, dtype=np.int64)]
+
+
+def make_step_model(graphs: StepGraphs | GrowingStepGraphs, manifest: Manifest) -> StepModel:
+    """The step model for ``graphs``' step contract (1 unless the graphs say otherwise)."""
+    if getattr(graphs, "step_contract", 1) == 2:
+        return GrowingStepModel(graphs, manifest)  # type: ignore[arg-type]
+    return CachedStepModel(graphs, manifest)  # type: ignore[arg-type]

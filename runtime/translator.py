@@ -17,7 +17,7 @@ from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.glossary import Glossary, Term
 from pocketmt.runtime.manifest import Manifest, check_vocabulary
 from pocketmt.runtime.segment import Segments, segment
-from pocketmt.runtime.step import CachedStepModel, StepGraphs, StepModel
+from pocketmt.runtime.step import StepGraphs, StepModel, make_step_model
 from pocketmt.runtime.term_constraints import TermConstraint, term_constraint
 from pocketmt.runtime.tokenizer import MarianTokenizer
 
@@ -189,7 +189,7 @@ class Translator:
         if self._fixed_model is not None:
             return self._fixed_model
         if self._shared_model is None:
-            self._shared_model = CachedStepModel(self.graphs, self.manifest)
+            self._shared_model = make_step_model(self.graphs, self.manifest)
         return self._shared_model
 
     @model.setter
@@ -201,7 +201,7 @@ class Translator:
         are safe to run from several threads: see the backends), or the model assigned to ``model``."""
         if self._fixed_model is not None:
             return self._fixed_model
-        return CachedStepModel(self.graphs, self.manifest)
+        return make_step_model(self.graphs, self.manifest)
 
     def search_config(self, options: TranslateOptions | None = None) -> SearchConfig:
         return search_config(self.manifest, options)

@@ -262,6 +262,7 @@ def open_translator(bundle: Bundle, backend: str, threads: int) -> tuple[Transla
             bundle.file(section.decode_step),
             threads=threads,
             dequantize_at_load=section.dequantize_at_load,
+            step_contract=section.step_contract,
         )
         translator = Translator(bundle, "onnx", graphs=graphs, check_integrity=False)
         return translator, f"ONNX Runtime intra_op_num_threads={threads}"

@@ -57,10 +57,20 @@ def test_export_refuses_a_bundle_that_disagrees_with_eager(
         def encode(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return self.inner.encode(ids, mask)  # type: ignore[attr-defined]
 
+        @property
+        def step_contract(self) -> int:
+            return int(getattr(self.inner, "step_contract", 1))
+
         def decode_step(self, *args: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             lp, k, v = self.inner.decode_step(*args)  # type: ignore[attr-defined]
             lp = lp.copy()
             lp[:, 5] += 0.01  # a small numeric drift, ten times the tolerance
+            return lp, k, v
+
+        def decode_grow(self, *args: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            lp, k, v = self.inner.decode_grow(*args)  # type: ignore[attr-defined]
+            lp = lp.copy()
+            lp[:, 5] += 0.01
             return lp, k, v
 
     monkeypatch.setattr(translator, "load_graphs", lambda bundle, backend: Skewed(real(bundle, backend)))

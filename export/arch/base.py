@@ -61,3 +61,5 @@ class StepGraphs:
     # generation behaviour read from the checkpoint, recorded in the manifest
     forced_eos: bool
     parameter_count: int
+    # step contract 2 (the ONNX graphs since schema 2): the cache grows, rows follow ``parents``
+    growing_step: torch.nn.Module | None = None

@@ -135,6 +135,70 @@ class MarianDecoderStepGraph(nn.Module):
         return torch.log_softmax(logits, dim=-1), torch.stack(new_ks), torch.stack(new_vs)
 
 
+class MarianGrowingStepGraph(nn.Module):
+    """Step contract 2 (``docs/bundle.md``): the cache holds only the positions filled so far and
+    comes back one position longer; rows continue the cache rows that ``parents`` names (the beam's
+    reorder, done here by index instead of by the host); the encoder's keys and values come once per
+    sentence, and the rows of a sentence (``R / B`` of them, contiguous) read them together, as one
+    query block, instead of one tiled copy per row."""
+
+    def __init__(self, model: Any, positions: int) -> None:
+        super().__init__()
+        cfg = model.config
+        dec = model.model.decoder
+        self.embed_tokens = dec.embed_tokens
+        self.register_buffer("positions", _position_table(dec.embed_positions, positions), persistent=False)
+        self.layers = dec.layers
+        self.lm_head = model.lm_head
+        self.register_buffer("final_logits_bias", model.final_logits_bias.detach().clone(), persistent=False)
+        self.embed_scale = math.sqrt(cfg.d_model) if cfg.scale_embedding else 1.0
+        self.heads = cfg.decoder_attention_heads
+        self.act = _ACTIVATIONS[cfg.activation_function]
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,  # [R,1]
+        position: torch.Tensor,  # [1]: tokens decoded before this one (= P)
+        past_k: torch.Tensor,  # [L,R0,H,P,Dh]
+        past_v: torch.Tensor,
+        parents: torch.Tensor,  # [R]: the past row each row continues
+        cross_k: torch.Tensor,  # [L,B,H,S,Dh]
+        cross_v: torch.Tensor,
+        attention_mask: torch.Tensor,  # [B,S]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rows = input_ids.shape[0]
+        sentences = cross_k.shape[1]
+        h = self.embed_tokens(input_ids) * self.embed_scale  # [R,1,D]
+        h = h + self.positions.index_select(0, position).unsqueeze(0)
+        past_k = past_k.index_select(1, parents)
+        past_v = past_v.index_select(1, parents)
+        cross_mask = (1.0 - attention_mask.to(h.dtype))[:, None, None, :] * _NEG  # [B,1,1,S]
+        ks = []
+        vs = []
+        for i, layer in enumerate(self.layers):
+            att = layer.self_attn
+            q = _split_heads(att.q_proj(h) * att.scaling, self.heads)
+            k = torch.cat([past_k[i], _split_heads(att.k_proj(h), self.heads)], dim=2)
+            v = torch.cat([past_v[i], _split_heads(att.v_proj(h), self.heads)], dim=2)
+            ks.append(k)
+            vs.append(v)
+            # every cached position is filled: nothing to mask
+            scores = torch.matmul(q, k.transpose(-1, -2))
+            out = torch.matmul(torch.softmax(scores, dim=-1), v)
+            h = layer.self_attn_layer_norm(h + att.out_proj(_merge_heads(out)))
+            catt = layer.encoder_attn
+            q = catt.q_proj(h) * catt.scaling  # [R,1,D]
+            # the R/B rows of each sentence as one block of queries: [B,H,R/B,Dh]
+            q = q.reshape(sentences, -1, self.heads, q.shape[-1] // self.heads).transpose(1, 2)
+            out = _attend(q, cross_k[i], cross_v[i], cross_mask)  # [B,H,R/B,Dh]
+            out = out.transpose(1, 2).reshape(rows, 1, -1)
+            h = layer.encoder_attn_layer_norm(h + catt.out_proj(out))
+            ff = layer.fc2(self.act(layer.fc1(h)))
+            h = layer.final_layer_norm(h + ff)
+        logits = self.lm_head(h[:, 0, :]) + self.final_logits_bias
+        return torch.log_softmax(logits, dim=-1), torch.stack(ks), torch.stack(vs)
+
+
 def marian_config(
     vocab_size: int,
     d_model: int,
@@ -229,6 +293,7 @@ def build_step_graphs(model: Any, max_target_len: int, max_source_len: int | Non
     return StepGraphs(
         encoder=MarianEncoderGraph(model, positions).eval(),
         decoder_step=MarianDecoderStepGraph(model, max_target_len, positions).eval(),
+        growing_step=MarianGrowingStepGraph(model, positions).eval(),
         dims=dims,
         special=special,
         max_positions=cfg.max_position_embeddings,

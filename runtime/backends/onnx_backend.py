@@ -14,17 +14,34 @@ if TYPE_CHECKING:
 
 ENCODE_INPUTS = ("input_ids", "attention_mask")
 STEP_INPUTS = ("input_ids", "position", "self_k", "self_v", "cross_k", "cross_v", "attention_mask")
+GROWING_INPUTS = (
+    "input_ids",
+    "position",
+    "past_k",
+    "past_v",
+    "parents",
+    "cross_k",
+    "cross_v",
+    "attention_mask",
+)
 
 
 class OnnxGraphs:
     """The encoder and the decoder step in two ONNX Runtime sessions. ``InferenceSession.run`` may be
     called from several threads at once (ONNX Runtime guarantees it: each run has its own intermediate
     buffers, and the Python binding releases the GIL while it runs), so no lock is taken here; all
-    per-sentence state (the KV cache) lives in the caller's ``CachedStepModel``."""
+    per-sentence state (the KV cache) lives in the caller's step model. ``step_contract`` says which
+    of ``decode_step`` (1) and ``decode_grow`` (2) the step graph answers (``docs/bundle.md``)."""
 
     def __init__(
-        self, encoder_path: Path, step_path: Path, threads: int = 0, dequantize_at_load: bool = False
+        self,
+        encoder_path: Path,
+        step_path: Path,
+        threads: int = 0,
+        dequantize_at_load: bool = False,
+        step_contract: int = 1,
     ) -> None:
+        self.step_contract = step_contract
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -68,6 +85,21 @@ class OnnxGraphs:
         lp, nk, nv = self._step.run(None, feeds)
         return lp, nk, nv
 
+    def decode_grow(
+        self,
+        input_ids: I64,
+        position: I64,
+        past_k: F32,
+        past_v: F32,
+        parents: I64,
+        cross_k: F32,
+        cross_v: F32,
+        attention_mask: I64,
+    ) -> tuple[F32, F32, F32]:
+        args = (input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask)
+        lp, pk, pv = self._step.run(None, dict(zip(GROWING_INPUTS, args, strict=True)))
+        return lp, pk, pv
+
 
 def open_graphs(bundle: Bundle) -> OnnxGraphs:
     """The bundle's ONNX graphs (``manifest.graphs["onnx"]``) in ONNX Runtime sessions."""
@@ -77,6 +109,7 @@ def open_graphs(bundle: Bundle) -> OnnxGraphs:
         bundle.file(section.encode),
         bundle.file(section.decode_step),
         dequantize_at_load=section.dequantize_at_load,
+        step_contract=section.step_contract,
     )
     # a manifest whose sizes or limits these graphs contradict is refused before anything runs
     check_graph_shapes(
@@ -84,5 +117,6 @@ def open_graphs(bundle: Bundle) -> OnnxGraphs:
         str(bundle.path),
         encode=onnx_shapes(graphs._encode),
         step=onnx_shapes(graphs._step),
+        step_contract=section.step_contract,
     )
     return graphs

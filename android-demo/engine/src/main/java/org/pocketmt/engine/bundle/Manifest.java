@@ -18,7 +18,7 @@ import org.json.JSONObject;
  * name it holds is a plain name (see {@link FileNames}).
  */
 public final class Manifest {
-    public static final int SCHEMA_VERSION = 1;
+    public static final int SCHEMA_VERSION = 2;
     public static final String NAME = "manifest.json";
 
     public record Model(String architecture, String sourceLang, String targetLang, int dModel,
@@ -225,6 +225,10 @@ public final class Manifest {
                 f.string(g, at + "/decode_step");
                 if (g.has("weights")) {
                     f.name(f.object(g, at + "/weights"), at + "/weights/file");
+                }
+                // the engine keeps the static cache of step contract 1 (docs/bundle.md)
+                if (g.has("step_contract") && f.integer(g, at + "/step_contract", 1) != 1) {
+                    throw f.bad(at + "/step_contract", "this engine calls step contract 1");
                 }
             } else if (backend.equals("onnx")) {
                 f.name(g, at + "/encode");
