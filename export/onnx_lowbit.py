@@ -11,8 +11,9 @@ each quantized tensor by its bytes:
   int8-activation kernels (MLAS SQNBitGemm CompInt8), the fast path on CPU for both bit widths;
   ``"fp32"`` keeps fp32 activations (closest to eager, slower);
 * a token embedding (``Gather``/``Gemm`` input ``[N, K]``) in int4, ternary or int8 in groups is stored packed with
-  fp16 scales and decoded to fp32 by a few bit-twiddling nodes on constants, which the runtime folds
-  once at load: the file is small, the lookups and the tied output projection stay fp32;
+  fp16 scales, once, in MatMulNBits' layout: a lookup gathers the packed rows it needs and decodes
+  only those, and the tied output projection is a ``MatMulNBits`` on the same codes, so no fp32 copy
+  of the table is made or read (a table with any other use is decoded to fp32 once at load);
 * int8 tensors are left for ``onnx_storage.compact_onnx``, which stores them as int8 +
   ``DequantizeLinear`` (the standard ONNX quantized op) without changing a value.
 
@@ -169,6 +170,124 @@ def _packed_table(name: str, q: QTensor, inits: list[onnx.TensorProto], nodes: l
     return packed.nbytes + half.nbytes
 
 
+def _attrs(node: onnx.NodeProto) -> dict[str, object]:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _reads_packed(node: onnx.NodeProto, name: str) -> bool:
+    """A use of table ``name`` that can read the packed codes themselves: a row lookup (``Gather`` on
+    axis 0) or the tied output projection (``Gemm`` with ``transB``: ``x @ table.T``)."""
+    a = _attrs(node)
+    if node.op_type == "Gather":
+        return node.input[0] == name and int(a.get("axis", 0)) == 0  # type: ignore[call-overload]
+    if node.op_type == "Gemm":
+        return (
+            node.input[0] != name
+            and node.input[1] == name
+            and a.get("transB") == 1
+            and not a.get("transA", 0)
+            and a.get("alpha", 1.0) == 1.0
+            and (len(node.input) < 3 or a.get("beta", 1.0) == 1.0)
+        )
+    return False
+
+
+def _packed_uses(
+    name: str,
+    q: QTensor,
+    users: list[onnx.NodeProto],
+    inits: list[onnx.TensorProto],
+    replaced: dict[int, list[onnx.NodeProto]],
+    accuracy_level: int,
+) -> int:
+    """Store table ``[N, K]`` once as packed codes + fp16 scales, in MatMulNBits' layout, and rewrite
+    each use to read them: a lookup gathers the packed rows and decodes only those; the output
+    projection becomes ``MatMulNBits`` (plus the ``Gemm``'s bias). No fp32 copy of the table exists."""
+    codes = q.codes.numpy()
+    n, k = codes.shape
+    bits = q.scheme.bits
+    per = 8 // bits
+    half = _scales_fp16(q)  # [N, groups]
+    groups = half.shape[1]
+    block = _block_size(q, k) if groups == 1 else k // groups
+    packed = pack_codes(codes.reshape(n, k // block, block), bits)  # [N, blocks, block/per]
+    c = lambda suffix: f"{name}__{suffix}"  # noqa: E731
+    inits += [
+        numpy_helper.from_array(packed, c("nbits")),
+        numpy_helper.from_array(half, c("sh")),
+        numpy_helper.from_array(np.asarray([n, k // per], np.int64), c("rows2d")),
+        numpy_helper.from_array(np.asarray([-1], np.int64), c("flat")),
+        numpy_helper.from_array(np.asarray([k], np.int64), c("k")),
+        numpy_helper.from_array(np.asarray([-1, groups, k // groups], np.int64), c("gshape")),
+        numpy_helper.from_array(np.asarray([-1, k], np.int64), c("shape")),
+        numpy_helper.from_array(np.asarray(1 << (bits - 1), np.float32), c("zero")),
+    ]
+    if per > 1:
+        inits += [
+            numpy_helper.from_array(
+                np.asarray([bits * j for j in range(per)], np.uint8).reshape(1, 1, per), c("shift")
+            ),
+            numpy_helper.from_array(np.asarray((1 << bits) - 1, np.uint8), c("mask")),
+        ]
+    for i, user in enumerate(users):
+        u = lambda suffix, i=i: f"{name}__{i}_{suffix}"  # noqa: E731
+        nodes: list[onnx.NodeProto] = []
+        if user.op_type == "Gather":
+            ids, out = user.input[1], user.output[0]
+            nodes += [
+                helper.make_node("Reshape", [c("nbits"), c("rows2d")], [u("table")]),
+                helper.make_node("Reshape", [ids, c("flat")], [u("ids")]),
+                helper.make_node("Gather", [u("table"), u("ids")], [u("rows")], axis=0),
+            ]
+            lanes = u("rows")
+            if per > 1:
+                nodes += [
+                    helper.make_node("Unsqueeze", [u("rows"), c("flat")], [u("r3")]),
+                    helper.make_node("BitShift", [u("r3"), c("shift")], [u("shifted")], direction="RIGHT"),
+                    helper.make_node("BitwiseAnd", [u("shifted"), c("mask")], [u("lanes")]),
+                ]
+                lanes = u("lanes")
+            nodes += [
+                helper.make_node("Cast", [lanes], [u("lanes32")], to=onnx.TensorProto.FLOAT),
+                helper.make_node("Sub", [u("lanes32"), c("zero")], [u("codes")]),
+                helper.make_node("Reshape", [u("codes"), c("gshape")], [u("grouped")]),
+                helper.make_node("Gather", [c("sh"), u("ids")], [u("sh")], axis=0),
+                helper.make_node("Cast", [u("sh")], [u("s32")], to=onnx.TensorProto.FLOAT),
+                helper.make_node("Unsqueeze", [u("s32"), c("flat")], [u("s3")]),
+                helper.make_node("Mul", [u("grouped"), u("s3")], [u("scaled")]),
+                helper.make_node("Shape", [ids], [u("ids_shape")]),
+                helper.make_node("Concat", [u("ids_shape"), c("k")], [u("out_shape")], axis=0),
+                helper.make_node("Reshape", [u("scaled"), u("out_shape")], [out]),
+            ]
+        else:  # the output projection
+            nodes.append(helper.make_node("Cast", [c("sh")], [u("s32")], to=onnx.TensorProto.FLOAT))
+            scales = u("s32")
+            if groups != k // block:  # one scale per row: repeat it for every block of the row
+                inits.append(numpy_helper.from_array(np.asarray([n, k // block], np.int64), u("bshape")))
+                nodes.append(helper.make_node("Expand", [scales, u("bshape")], [u("sx")]))
+                scales = u("sx")
+            nodes.append(helper.make_node("Reshape", [scales, c("flat")], [u("sflat")]))
+            product = user.output[0] if len(user.input) < 3 else u("product")
+            nodes.append(
+                helper.make_node(
+                    "MatMulNBits",
+                    [user.input[0], c("nbits"), u("sflat")],
+                    [product],
+                    domain=MS_DOMAIN,
+                    K=k,
+                    N=n,
+                    bits=bits,
+                    block_size=block,
+                    accuracy_level=accuracy_level,
+                    name=user.name or u("mm"),
+                )
+            )
+            if len(user.input) >= 3:
+                nodes.append(helper.make_node("Add", [product, user.input[2]], [user.output[0]]))
+        replaced[id(user)] = nodes
+    return packed.nbytes + half.nbytes
+
+
 def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 4) -> LowbitStats:
     """Rewrite ``path`` in place; see the module docstring."""
     by_t: dict[str, tuple[str, QTensor]] = {}
@@ -213,7 +332,12 @@ def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 
         elif digest in by_w:
             qname, q = by_w[digest]
             stats.lowered.add(qname)
-            stats.embedding_bytes += _packed_table(init.name, q, new_inits, head)
+            if users and all(_reads_packed(u, init.name) for u in users):
+                stats.embedding_bytes += _packed_uses(
+                    init.name, q, users, new_inits, replaced, accuracy_level
+                )
+            else:
+                stats.embedding_bytes += _packed_table(init.name, q, new_inits, head)
             dropped.add(init.name)
     if not dropped:
         return stats

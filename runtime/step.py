@@ -79,6 +79,14 @@ class StepModel(Protocol):
     def reorder(self, parents: list[int]) -> None: ...
 
 
+class BatchStepModel(StepModel, Protocol):
+    """A step model that decodes several sentences at once (``GrowingStepModel``)."""
+
+    def start_batch(self, sources: list[list[int]], rows: int, pad_id: int) -> None: ...
+
+    def select_sentences(self, sentences: list[int]) -> None: ...
+
+
 class CachedStepModel:
     """Runs a ``StepGraphs`` with the host-side static KV cache of the contract."""
 
@@ -164,16 +172,33 @@ class GrowingStepModel:
         self.steps = 0
 
     def start(self, source_ids: list[int], rows: int) -> None:
-        ids = np.asarray([source_ids], dtype=np.int64)
-        self._mask = np.ones_like(ids)
+        self.start_batch([source_ids], rows, pad_id=0)
+
+    def start_batch(self, sources: list[list[int]], rows: int, pad_id: int) -> None:
+        """Encode several sentences together (padded with ``pad_id`` to the longest, the padding masked)
+        and give each ``rows`` rows: sentence ``j`` owns rows ``j * rows .. (j + 1) * rows - 1``."""
+        width = max(len(s) for s in sources)
+        ids = np.full((len(sources), width), pad_id, dtype=np.int64)
+        self._mask = np.zeros_like(ids)
+        for j, source in enumerate(sources):
+            ids[j, : len(source)] = source
+            self._mask[j, : len(source)] = 1
         began = time.perf_counter()
         self._cross_k, self._cross_v = self.graphs.encode(ids, self._mask)
         self.encode_seconds += time.perf_counter() - began
-        shape = (self.layers, rows, self.heads, 0, self.head_dim)
+        shape = (self.layers, len(sources) * rows, self.heads, 0, self.head_dim)
         self._past_k = np.zeros(shape, np.float32)
         self._past_v = np.zeros(shape, np.float32)
-        self._parents = np.arange(rows, dtype=np.int64)
+        self._parents = np.arange(len(sources) * rows, dtype=np.int64)
         self.position = 0
+
+    def select_sentences(self, sentences: list[int]) -> None:
+        """Keep only these sentences of the batch (indices into it, ascending): their encoder output
+        and mask. The rows that go on are named by the next ``reorder`` (``R / N`` per sentence)."""
+        idx = np.asarray(sentences, dtype=np.int64)
+        self._cross_k = self._cross_k[:, idx]
+        self._cross_v = self._cross_v[:, idx]
+        self._mask = self._mask[idx]
 
     def step(self, tokens: list[int]) -> F32:
         if self.position >= self.max_target_len:
@@ -193,6 +218,8 @@ class GrowingStepModel:
         return log_probs
 
     def reorder(self, parents: list[int]) -> None:
+        """Row ``i`` of the next step continues row ``parents[i]`` of the last one (fewer rows when
+        sentences left the batch)."""
         self._parents = self._parents[np.asarray(parents, dtype=np.int64)]
 
 

@@ -206,9 +206,14 @@ def test_ternary_onnx_bundle_packs_two_bits_and_matches_eager(ternary_dir: Path,
         nodes += [n for n in graph.node if n.op_type == "MatMulNBits"]
     _, tensors = load_quantization(ternary_dir)  # type: ignore[misc]
     linear = {n: q for n, q in tensors.items() if n != "model.shared"}
-    assert len(nodes) == len(linear)
-    assert all(next(a.i for a in n.attribute if a.name == "bits") == 2 for n in nodes)
+    # every linear, and the tied output projection on the embedding's own int4 codes
+    bits = sorted(next(a.i for a in n.attribute if a.name == "bits") for n in nodes)
+    assert bits == [2] * len(linear) + [4]
     assert all(next(a.i for a in n.attribute if a.name == "accuracy_level") == 1 for n in nodes)
+    # no fp32 copy of the embedding: its lookups read the packed rows
+    decoder = onnx.load(str(out / "decoder_step.onnx"), load_external_data=False).graph
+    assert not [n for n in decoder.node if n.op_type == "Gemm"]
+    assert not [i for i in decoder.initializer if i.data_type == onnx.TensorProto.FLOAT and 8000 in i.dims]
     # 2 bits per code plus one fp16 scale per row, nothing else
     weights = sum(q.codes.numel() for q in linear.values())
     rows = sum(q.codes.shape[0] for q in linear.values())
