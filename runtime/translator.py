@@ -6,9 +6,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pocketmt.runtime.backends.registry import open_graphs
+from pocketmt.runtime.batch_search import batch_search_steps
 from pocketmt.runtime.beam_search import Hypothesis, SearchConfig, beam_search
 from pocketmt.runtime.bundle import Bundle
 from pocketmt.runtime.constrained_search import constrained_beam_search
@@ -17,12 +18,15 @@ from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.glossary import Glossary, Term
 from pocketmt.runtime.manifest import Manifest, check_vocabulary
 from pocketmt.runtime.segment import Segments, segment
-from pocketmt.runtime.step import StepGraphs, StepModel, make_step_model
+from pocketmt.runtime.step import BatchStepModel, StepGraphs, StepModel, make_step_model
 from pocketmt.runtime.term_constraints import TermConstraint, term_constraint
 from pocketmt.runtime.tokenizer import MarianTokenizer
 
 if TYPE_CHECKING:
     from pocketmt.runtime.signing import PublicKeySource
+
+# pieces decoded together by ``translate`` and ``search_batch`` (docs/decoding.md, section 11)
+DEFAULT_BATCH_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -206,13 +210,43 @@ class Translator:
     def search_config(self, options: TranslateOptions | None = None) -> SearchConfig:
         return search_config(self.manifest, options)
 
-    def search_ids(self, source_ids: list[int], options: TranslateOptions | None = None) -> Hypothesis:
-        """Token ids in, best hypothesis out (no tokenizer, no splitting)."""
+    def _check_source(self, source_ids: list[int]) -> None:
         if not source_ids or len(source_ids) > self.manifest.limits.max_source_len:
             raise InputError(
                 f"source must have 1..{self.manifest.limits.max_source_len} ids, got {len(source_ids)}"
             )
+
+    def search_ids(self, source_ids: list[int], options: TranslateOptions | None = None) -> Hypothesis:
+        """Token ids in, best hypothesis out (no tokenizer, no splitting)."""
+        self._check_source(source_ids)
         return beam_search(self.new_step_model(), source_ids, self.search_config(options))
+
+    def search_batch(
+        self,
+        sources: Sequence[list[int]],
+        options: TranslateOptions | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> list[Hypothesis]:
+        """``search_ids`` for each source, in their order: decoded ``batch_size`` at a time (sources of
+        similar length together) where the model can batch, else one at a time; the same hypotheses."""
+        if batch_size < 1:
+            raise InputError(f"batch size must be 1 or more, not {batch_size}")
+        for ids in sources:
+            self._check_source(ids)
+        cfg = self.search_config(options)
+        model = self.new_step_model()
+        batched = _batch_model(model, batch_size)
+        if batched is None:
+            return [beam_search(model, list(ids), cfg) for ids in sources]
+        found: dict[int, Hypothesis] = {}
+        for batch in length_batches([len(ids) for ids in sources], batch_size):
+            searched = batch_search_steps(batched, [list(sources[j]) for j in batch], cfg, self._pad_id)
+            found.update((j, hyp) for j, (hyp, _) in zip(batch, searched, strict=True))
+        return [found[j] for j in range(len(sources))]
+
+    @property
+    def _pad_id(self) -> int:
+        return int(self.manifest.tokens.pad_id)
 
     def translate_one(
         self,
@@ -225,9 +259,29 @@ class Translator:
         in the translation (docs/decoding.md, sections 8 and 9)."""
         cfg = self.search_config(options)
         began = time.perf_counter()
+        out, seg, per_piece = self._prepare(text, glossary, terms)
+        if seg is None:
+            return out
+        model = self.new_step_model()
+        enc0, step0, steps0 = _graph_time(model)
+        self._assemble(out, seg, per_piece, cfg, model, {})
+        enc1, step1, steps1 = _graph_time(model)
+        timings = out.timings
+        timings.encode_ms = (enc1 - enc0) * 1000
+        timings.decode_ms = (step1 - step0) * 1000
+        timings.steps = steps1 - steps0
+        timings.total_ms = (time.perf_counter() - began) * 1000
+        return out
+
+    def _prepare(
+        self, text: str, glossary: Glossary | None, terms: Sequence[Term]
+    ) -> tuple[Translation, Segments | None, list[list[Term]]]:
+        """The text's pieces and each piece's terms, in a Translation still to fill (``tokenize_ms`` set);
+        no segments for an empty text, whose Translation is complete."""
+        began = time.perf_counter()
         timings = Timings()
         if not text.strip():
-            return Translation(text, "", [], 0.0, True, timings, segments=0)
+            return Translation(text, "", [], 0.0, True, timings, segments=0), None, []
         seg = segment(
             text,
             self.tokenizer.encode,
@@ -237,15 +291,29 @@ class Translator:
         )
         per_piece = self._terms_per_piece(seg, glossary, terms)
         timings.tokenize_ms = (time.perf_counter() - began) * 1000
-        model = self.new_step_model()
-        enc0, step0, steps0 = _graph_time(model)
         out = Translation(
             text, "", [], 0.0, True, timings, segments=len(seg.pieces), warnings=list(seg.warnings)
         )
+        return out, seg, per_piece
+
+    def _assemble(
+        self,
+        out: Translation,
+        seg: Segments,
+        per_piece: list[list[Term]],
+        cfg: SearchConfig,
+        model: StepModel,
+        searched: dict[int, Hypothesis],
+    ) -> None:
+        """Fill ``out`` piece by piece: a piece in ``searched`` (decoded in a batch, no terms) takes that
+        hypothesis, any other is searched now on ``model``; then each piece's length check."""
         texts: list[str] = []
         score = 0.0
         for i, (piece, piece_terms) in enumerate(zip(seg.pieces, per_piece, strict=True)):
-            hyp, term_tokens = self._search(model, piece, cfg, piece_terms, out)
+            if i in searched:
+                hyp, term_tokens = searched[i], None
+            else:
+                hyp, term_tokens = self._search(model, piece, cfg, piece_terms, out)
             self._check_length(i, len(seg.pieces), piece, hyp, term_tokens, out)
             texts.append(self.tokenizer.decode(hyp.tokens))
             out.token_ids.extend(hyp.tokens)
@@ -253,12 +321,6 @@ class Translator:
             out.finished = out.finished and hyp.finished
         out.text = " ".join(t for t in texts if t)
         out.score = score / len(seg.pieces)
-        enc1, step1, steps1 = _graph_time(model)
-        timings.encode_ms = (enc1 - enc0) * 1000
-        timings.decode_ms = (step1 - step0) * 1000
-        timings.steps = steps1 - steps0
-        timings.total_ms = (time.perf_counter() - began) * 1000
-        return out
 
     def _check_length(
         self,
@@ -379,13 +441,82 @@ class Translator:
         options: TranslateOptions | None = None,
         glossary: Glossary | None = None,
         terms: Sequence[Sequence[Term]] | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> list[Translation]:
-        """``terms``, when given, is one list of required terms per text (aligned with ``texts``)."""
+        """``translate_one`` for each text, in their order. ``terms``, when given, is one list of required
+        terms per text (aligned with ``texts``).
+
+        Pieces without terms, from all the texts, are decoded ``batch_size`` at a time (pieces of similar
+        length together) where the model can batch (``start_batch``; else, and for ``batch_size`` 1, each
+        text goes through ``translate_one``); pieces with terms are searched one at a time. The
+        translations are the same either way. Timings in a batch run: ``tokenize_ms`` and the graph time
+        of a text's own constrained pieces are its own; of each batch's encoder time every piece takes an
+        equal share (its ``K`` rows), and of its decoder time and wall time a share in proportion to the
+        steps the piece stayed in the batch (its rows times steps); ``steps`` counts those steps, as one
+        at a time would. ``total_ms`` is the text's own work plus its shares."""
         if isinstance(texts, str):
             texts = [texts]
         if terms is not None and len(terms) != len(texts):
             raise InputError(f"{len(terms)} term lists for {len(texts)} texts")
-        return [
-            self.translate_one(t, options, glossary, terms[i] if terms is not None else ())
-            for i, t in enumerate(texts)
+        if batch_size < 1:
+            raise InputError(f"batch size must be 1 or more, not {batch_size}")
+        cfg = self.search_config(options)
+        model = self.new_step_model()
+        batched = _batch_model(model, batch_size)
+        if batched is None:
+            return [
+                self.translate_one(t, options, glossary, terms[i] if terms is not None else ())
+                for i, t in enumerate(texts)
+            ]
+        prepared = [
+            self._prepare(t, glossary, terms[i] if terms is not None else ()) for i, t in enumerate(texts)
         ]
+        free = [
+            (i, p, seg.pieces[p])
+            for i, (_, seg, per_piece) in enumerate(prepared)
+            if seg is not None
+            for p, piece_terms in enumerate(per_piece)
+            if not piece_terms
+        ]
+        searched: list[dict[int, Hypothesis]] = [{} for _ in texts]
+        for batch in length_batches([len(ids) for _, _, ids in free], batch_size):
+            enc0, step0, _ = _graph_time(model)
+            began = time.perf_counter()
+            found = batch_search_steps(batched, [free[j][2] for j in batch], cfg, self._pad_id)
+            wall = time.perf_counter() - began
+            enc1, step1, _ = _graph_time(model)
+            row_steps = sum(steps for _, steps in found)
+            for j, (hyp, steps) in zip(batch, found, strict=True):
+                i, p, _ = free[j]
+                searched[i][p] = hyp
+                timings = prepared[i][0].timings
+                timings.encode_ms += (enc1 - enc0) * 1000 / len(found)
+                timings.decode_ms += (step1 - step0) * 1000 * steps / row_steps
+                timings.total_ms += wall * 1000 * steps / row_steps
+                timings.steps += steps
+        for (out, seg, per_piece), done in zip(prepared, searched, strict=True):
+            if seg is None:
+                continue
+            began = time.perf_counter()
+            enc0, step0, steps0 = _graph_time(model)
+            self._assemble(out, seg, per_piece, cfg, model, done)  # searches the pieces with terms
+            enc1, step1, steps1 = _graph_time(model)
+            timings = out.timings
+            timings.encode_ms += (enc1 - enc0) * 1000
+            timings.decode_ms += (step1 - step0) * 1000
+            timings.steps += steps1 - steps0
+            timings.total_ms += timings.tokenize_ms + (time.perf_counter() - began) * 1000
+        return [out for out, _, _ in prepared]
+
+
+def length_batches(lengths: list[int], size: int) -> list[list[int]]:
+    """Indices into ``lengths`` in groups of at most ``size``, shortest first, so a batch pads little."""
+    order = sorted(range(len(lengths)), key=lambda j: lengths[j])
+    return [order[b : b + size] for b in range(0, len(order), size)]
+
+
+def _batch_model(model: StepModel, batch_size: int) -> BatchStepModel | None:
+    """``model`` as a batch model when it can decode several sentences at once and more than one is asked."""
+    if batch_size > 1 and hasattr(model, "start_batch") and hasattr(model, "select_sentences"):
+        return cast(BatchStepModel, model)
+    return None
