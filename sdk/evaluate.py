@@ -11,7 +11,7 @@ from typing import Any
 from pocketmt.io.corpus import read_lines
 from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.glossary import Term, parse_json, terms_from_wmt, units
-from pocketmt.runtime.translator import TranslateOptions, Translator
+from pocketmt.runtime.translator import DEFAULT_BATCH_SIZE, TranslateOptions, Translator
 
 
 @dataclass
@@ -106,7 +106,10 @@ def evaluate(
     options: TranslateOptions,
     terms: list[list[Term]] | None = None,
     enforce: bool = True,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> EvalResult:
+    """``batch_size`` sentences are decoded together (``Translator.translate``); the scores do not
+    depend on it, only ``seconds`` does."""
     import sacrebleu
 
     if len(sources) != len(references):
@@ -115,7 +118,7 @@ def evaluate(
         raise InputError("the source and reference files are empty: nothing to score")
     translator.search_config(options)
     began = time.perf_counter()
-    results = translator.translate(sources, options, terms=terms if enforce else None)
+    results = translator.translate(sources, options, terms=terms if enforce else None, batch_size=batch_size)
     seconds = time.perf_counter() - began
     hyps = [r.text for r in results]
     bleu = sacrebleu.metrics.BLEU()

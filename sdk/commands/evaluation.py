@@ -9,6 +9,7 @@ from typing import Any
 
 from pocketmt.runtime.backends.registry import BACKEND_NAMES
 from pocketmt.runtime.errors import InputError
+from pocketmt.runtime.translator import DEFAULT_BATCH_SIZE
 
 
 def add_parsers(sub: Any) -> None:
@@ -44,6 +45,14 @@ def add_parsers(sub: Any) -> None:
         dest="no_constraints",
         action="store_true",
         help="measure term_success without enforcing the terms (the baseline)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"sentences decoded together (1 = one at a time; default {DEFAULT_BATCH_SIZE}); "
+        "an ensemble decodes one at a time",
     )
     p.set_defaults(func=run_eval)
 
@@ -97,6 +106,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from pocketmt.evaluate import evaluate, open_ensemble, open_translator, read_terms
     from pocketmt.runtime.translator import TranslateOptions
 
+    batch = args.batch if args.batch is not None else DEFAULT_BATCH_SIZE
+    if batch < 1:
+        raise InputError(f"--batch must be 1 or more, not {batch}")
     output = output_file(args.output) if args.output else None
     sources, references = aligned_test_set(args.src, args.ref)
     if len(args.bundle) > 1:
@@ -108,7 +120,9 @@ def run_eval(args: argparse.Namespace) -> int:
         model = translator.manifest.model
         terms = read_terms(args.terms, len(sources), model.source_lang, model.target_lang)
     options = TranslateOptions(beam_size=args.beam)
-    result = evaluate(translator, sources, references, options, terms, enforce=not args.no_constraints)
+    result = evaluate(
+        translator, sources, references, options, terms, enforce=not args.no_constraints, batch_size=batch
+    )
     if output is not None:
         write_output(output, result.hypotheses)
     if args.json:

@@ -1,7 +1,9 @@
 """``pocketmt translate``: TEXT arguments, or stdin line by line, through a bundle.
 
-Stdin streams: each line is translated and its result printed (and flushed) as soon as the line has
-arrived, so another program can hold a conversation with it over a pipe.
+TEXT arguments are decoded ``--batch`` at a time (default ``DEFAULT_BATCH_SIZE``). Stdin streams: each
+line is translated and its result printed (and flushed) as soon as the line has arrived, so another
+program can hold a conversation with it over a pipe; with ``--batch N`` given, stdin is read N lines at
+a time instead, each group printed once its N lines (or the end of input) have arrived.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pocketmt.commands.console import warn
 from pocketmt.runtime.backends.registry import BACKEND_NAMES
 from pocketmt.runtime.errors import InputError
+from pocketmt.runtime.translator import DEFAULT_BATCH_SIZE
 
 
 def add_parsers(sub: Any) -> None:
@@ -36,6 +39,14 @@ def add_parsers(sub: Any) -> None:
         default="error",
         help="one source term with different targets: fail (default) or keep the first or last",
     )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"sentences decoded together (1 = one at a time; default {DEFAULT_BATCH_SIZE} for TEXT arguments; "
+        "stdin streams line by line unless --batch is given)",
+    )
     p.set_defaults(func=run)
 
 
@@ -52,11 +63,31 @@ def read_stdin_lines(stream: Any) -> Iterator[str]:
         yield text.removesuffix("\n").removesuffix("\r")
 
 
+def line_groups(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    """``size`` lines at a time (the last group may be shorter). A bad line ends the input: the lines
+    before it come as a last group, then its error."""
+    group: list[str] = []
+    try:
+        for line in lines:
+            group.append(line)
+            if len(group) == size:
+                yield group
+                group = []
+    except InputError:
+        if group:
+            yield group
+        raise
+    if group:
+        yield group
+
+
 def run(args: argparse.Namespace) -> int:
     from pocketmt.models import default_bundle
     from pocketmt.runtime.glossary import load_glossary
     from pocketmt.runtime.translator import TranslateOptions, Translator
 
+    if args.batch is not None and args.batch < 1:
+        raise InputError(f"--batch must be 1 or more, not {args.batch}")
     bundle = args.bundle if args.bundle is not None else default_bundle(args.pair)
     translator = Translator(bundle, backend=args.backend)
     options = TranslateOptions(beam_size=args.beam, max_new_tokens=args.max_new_tokens)
@@ -68,13 +99,20 @@ def run(args: argparse.Namespace) -> int:
         for warning in glossary.warnings:
             warn(warning)
     # the model is loaded and the options checked before the first line is read
-    texts = args.text if args.text else read_stdin_lines(sys.stdin.buffer)
-    for number, text in enumerate(texts, start=1):
-        result = translator.translate_one(text, options, glossary)
-        for warning in result.warnings:
-            warn(f"input {number}: {warning}")
-        if result.constraints_dropped:
-            warn(f"input {number}: the glossary terms could not all be produced; translated without them")
-        print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else result.text)
+    if args.text:
+        batch = args.batch if args.batch is not None else DEFAULT_BATCH_SIZE
+        groups: Iterable[list[str]] = [args.text]
+    else:
+        batch = args.batch if args.batch is not None else 1
+        groups = line_groups(read_stdin_lines(sys.stdin.buffer), batch)
+    number = 0
+    for group in groups:
+        for result in translator.translate(group, options, glossary, batch_size=batch):
+            number += 1
+            for warning in result.warnings:
+                warn(f"input {number}: {warning}")
+            if result.constraints_dropped:
+                warn(f"input {number}: the glossary terms could not all be produced; translated without them")
+            print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else result.text)
         sys.stdout.flush()
     return 0
