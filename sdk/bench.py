@@ -61,10 +61,11 @@ ENGINES = ("ctranslate2",)
 CT2_COMPUTE_TYPE = "int8"
 CT2_INSTALL = "pip install 'pocketmt[bench]' (or pip install ctranslate2)"
 
-# what a batch is to the runtime today (Translator.translate has no batched decoding yet)
+# what a batch is to the runtime: one batched search (runtime/batch_search.py) on step-contract-2
+# graphs, one sentence after another for others
 POCKETMT_BATCHING = (
-    "sequential: Translator.translate decodes the batch's sentences one after another "
-    "(the runtime has no batched decoding yet)"
+    "batched: Translator.translate decodes the call's sentences together (sentences x beams rows per "
+    "graph call) on step-contract-2 graphs, one after another on contract-1 graphs"
 )
 FIRST_STEP_NOTE = (
     "start of the call to the return of the first decoder step (tokenize, encode, one step); "
@@ -307,7 +308,7 @@ class PocketEngine:
     def run(self, texts: list[str]) -> Call:
         self.clock.arm()
         began = time.perf_counter()
-        outs = self.translator.translate(texts, self.options)
+        outs = self.translator.translate(texts, self.options, batch_size=max(1, len(texts)))
         seconds = time.perf_counter() - began
         first = None if self.clock.first_step_at is None else self.clock.first_step_at - began
         eos = self.tokenizer.eos_id

@@ -33,7 +33,7 @@ def add_parsers(sub: Any) -> None:
         "--batch",
         type=int,
         default=1,
-        help="sentences per call (default 1); the runtime decodes a batch one sentence at a time",
+        help="sentences per call (default 1), decoded together on step-contract-2 graphs",
     )
     p.add_argument("--backend", choices=BACKEND_NAMES, default=None)
     p.add_argument("--limit", type=int, default=0, help="only the first N sentences")
