@@ -182,7 +182,7 @@ def test_one_changed_byte_in_model_pte_is_refused_by_translate_and_verify(bundle
         ("missing_file", "file missing: encoder.onnx"),
         ("truncated", "truncated or replaced"),
         ("shared_weights", "onnx_weights.bin: sha256 mismatch"),
-        ("newer_schema", "schema version 2 is newer"),
+        ("newer_schema", "schema version 3 is newer"),
         ("no_manifest", "not a pocketmt bundle"),
         ("bad_json", "not valid JSON"),
     ],
@@ -204,7 +204,7 @@ def test_broken_bundles_give_one_line_errors(
         (bundle_copy / "onnx_weights.bin").write_bytes(bytes(data))
     elif damage == "newer_schema":
         m = json.loads((bundle_copy / "manifest.json").read_text())
-        m["schema_version"] = 2
+        m["schema_version"] = 3
         (bundle_copy / "manifest.json").write_text(json.dumps(m))
     elif damage == "no_manifest":
         (bundle_copy / "manifest.json").unlink()

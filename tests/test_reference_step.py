@@ -15,13 +15,13 @@ import pytest
 
 from pocketmt.runtime import TranslateOptions, Translator
 from pocketmt.runtime.beam_search import beam_search
-from pocketmt.runtime.step import F32, CachedStepModel, StepGraphs
+from pocketmt.runtime.step import F32, CachedStepModel, GrowingStepModel, StepGraphs
 
 
 class PrefixRecomputeStep:
     """A ``StepModel`` over ``StepGraphs`` with no cache between calls (docs/bundle.md's contract)."""
 
-    def __init__(self, graphs: StepGraphs, cached: CachedStepModel) -> None:
+    def __init__(self, graphs: StepGraphs, cached: CachedStepModel | GrowingStepModel) -> None:
         self.graphs = graphs
         self.shape = (cached.layers, cached.heads, cached.max_target_len, cached.head_dim)
         self.prefixes: list[list[int]] = []
@@ -32,8 +32,12 @@ class PrefixRecomputeStep:
     def start(self, source_ids: list[int], rows: int) -> None:
         ids = np.asarray([source_ids], dtype=np.int64)
         cross_k, cross_v = self.graphs.encode(ids, np.ones_like(ids))
-        self._cross = (np.repeat(cross_k, rows, axis=1), np.repeat(cross_v, rows, axis=1))
-        self._mask = np.ones((rows, ids.shape[1]), np.int64)
+        if getattr(self.graphs, "step_contract", 1) == 2:  # one encoder row per sentence
+            self._cross = (cross_k, cross_v)
+            self._mask = np.ones_like(ids)
+        else:
+            self._cross = (np.repeat(cross_k, rows, axis=1), np.repeat(cross_v, rows, axis=1))
+            self._mask = np.ones((rows, ids.shape[1]), np.int64)
         self.prefixes = [[] for _ in range(rows)]
 
     def step(self, tokens: list[int]) -> F32:
@@ -41,6 +45,23 @@ class PrefixRecomputeStep:
             prefix.append(token)
         layers, heads, slots, head_dim = self.shape
         rows = len(tokens)
+        if getattr(self.graphs, "step_contract", 1) == 2:
+            # contract 2 from an empty cache, every row continuing itself
+            past_k = np.zeros((layers, rows, heads, 0, head_dim), np.float32)
+            past_v = np.zeros_like(past_k)
+            log_probs = np.zeros(0, np.float32)
+            for pos in range(len(self.prefixes[0])):
+                ids = np.asarray([[p[pos]] for p in self.prefixes], dtype=np.int64)
+                log_probs, past_k, past_v = self.graphs.decode_grow(  # type: ignore[attr-defined]
+                    ids,
+                    np.asarray([pos], np.int64),
+                    past_k,
+                    past_v,
+                    np.arange(rows),
+                    *self._cross,
+                    self._mask,
+                )
+            return np.asarray(log_probs, dtype=np.float32)
         self_k = np.zeros((layers, rows, heads, slots, head_dim), np.float32)
         self_v = np.zeros_like(self_k)
         log_probs = np.zeros(0, np.float32)

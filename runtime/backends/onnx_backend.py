@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from pocketmt.runtime.errors import BundleError
-from pocketmt.runtime.manifest import OnnxSection, check_graph_shapes, onnx_shapes
+from pocketmt.runtime.manifest import Manifest, OnnxSection, check_graph_shapes, onnx_shapes
 from pocketmt.runtime.step import F32, I64
 
 if TYPE_CHECKING:
@@ -97,8 +99,39 @@ class OnnxGraphs:
         attention_mask: I64,
     ) -> tuple[F32, F32, F32]:
         args = (input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask)
-        lp, pk, pv = self._step.run(None, dict(zip(GROWING_INPUTS, args, strict=True)))
+        try:
+            lp, pk, pv = self._step.run(None, dict(zip(GROWING_INPUTS, args, strict=True)))
+        except Exception as exc:  # onnxruntime raises its own exception types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BundleError(f"the ONNX decoder failed at position {int(position[0])}: {first}") from exc
         return lp, pk, pv
+
+
+def check_last_position(graphs: OnnxGraphs, manifest: Manifest, where: str) -> None:
+    """A contract-2 graph has no cache of fixed size to hold the manifest's ``max_target_len`` against:
+    its limit is the decoder's position table. One step at the last position the manifest allows (on an
+    all-zero cache, one row) tells whether the table reaches it."""
+    model, limits = manifest.model, manifest.limits
+    last = limits.max_target_len - 1
+    past = np.zeros((model.decoder_layers, 1, model.attention_heads, last, model.head_dim), np.float32)
+    cross = np.zeros((model.decoder_layers, 1, model.attention_heads, 1, model.head_dim), np.float32)
+    one = np.ones((1, 1), np.int64)
+    try:
+        graphs.decode_grow(
+            np.zeros((1, 1), np.int64),
+            np.asarray([last], np.int64),
+            past,
+            past,
+            np.zeros(1, np.int64),
+            cross,
+            cross,
+            one,
+        )
+    except BundleError as exc:
+        raise BundleError(
+            f"{where}: the manifest's limits.max_target_len is {limits.max_target_len}, but the decoder "
+            f"cannot step at position {last} ({exc})"
+        ) from exc
 
 
 def open_graphs(bundle: Bundle) -> OnnxGraphs:
@@ -119,4 +152,6 @@ def open_graphs(bundle: Bundle) -> OnnxGraphs:
         step=onnx_shapes(graphs._step),
         step_contract=section.step_contract,
     )
+    if section.step_contract == 2:
+        check_last_position(graphs, bundle.manifest, str(bundle.path))
     return graphs
