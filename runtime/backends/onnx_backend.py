@@ -43,8 +43,12 @@ class OnnxGraphs:
         dequantize_at_load: bool = False,
         step_contract: int = 1,
     ) -> None:
-        self.step_contract = step_contract
         import onnxruntime as ort
+
+        self.step_contract = step_contract
+        # a failed run is reported as a BundleError; keep ONNX Runtime's own log line off stderr
+        self._quiet = ort.RunOptions()
+        self._quiet.log_severity_level = 4
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
@@ -100,7 +104,7 @@ class OnnxGraphs:
     ) -> tuple[F32, F32, F32]:
         args = (input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask)
         try:
-            lp, pk, pv = self._step.run(None, dict(zip(GROWING_INPUTS, args, strict=True)))
+            lp, pk, pv = self._step.run(None, dict(zip(GROWING_INPUTS, args, strict=True)), self._quiet)
         except Exception as exc:  # onnxruntime raises its own exception types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BundleError(f"the ONNX decoder failed at position {int(position[0])}: {first}") from exc
