@@ -120,10 +120,23 @@ class BundleTest {
     }
 
     @Test
+    void readsSchemaTwoAndRefusesAnExecuTorchEntryOfStepContractTwo() throws Exception {
+        JSONObject m = readManifest().put("schema_version", 2);
+        m.getJSONObject("graphs").getJSONObject("onnx").put("step_contract", 2);
+        writeManifest(m);
+        assertEquals(List.of("onnx"), Bundle.open(dir).manifest().backends());
+        m.getJSONObject("graphs").put("executorch", new JSONObject().put("file", "model.pte")
+                .put("encode", "encode").put("decode_step", "decode_step").put("step_contract", 2));
+        writeManifest(m);
+        assertTrue(refused(BadManifestException.class, () -> Bundle.open(dir)).getMessage()
+                .contains("graphs/executorch/step_contract"));
+    }
+
+    @Test
     void refusesANewerSchemaEvenIfTheRestIsInvalid() throws Exception {
-        writeManifest(new JSONObject().put("schema_version", 2));
+        writeManifest(new JSONObject().put("schema_version", Manifest.SCHEMA_VERSION + 1));
         assertTrue(refused(NewerSchemaException.class, () -> Bundle.open(dir)).getMessage()
-                .contains("schema version 2 is newer"));
+                .contains("schema version " + (Manifest.SCHEMA_VERSION + 1) + " is newer"));
     }
 
     @Test
