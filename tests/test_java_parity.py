@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 ENGINE = REPO / "android-demo" / "engine"
 JSON_JAR = Path(os.environ.get("POCKETMT_JSON_JAR", "/usr/share/java/com.android.json.jar"))
 N_INPUTS = int(os.environ.get("POCKETMT_PARITY_N", "500"))
-BUNDLES = ("en-de", "de-en")
+BUNDLES = ("en-de", "de-en", "en-cs")
 MODES = {"greedy": 1, "beam4": 4, "constrained4": 4}
 
 pytestmark = [

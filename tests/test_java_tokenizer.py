@@ -52,7 +52,7 @@ TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
         "vocab_size": 400,
     },
 }
-BUNDLES = ["en-de", "de-en"]
+BUNDLES = ["en-de", "de-en", "en-cs"]
 # more (and another seed) for a longer soak: POCKETMT_JAVA_TOKENIZER_STRINGS=100000 POCKETMT_JAVA_TOKENIZER_SEED=7
 STRINGS_PER_BUNDLE = int(os.environ.get("POCKETMT_JAVA_TOKENIZER_STRINGS", "10000"))
 RANDOM_ID_SEQUENCES = max(3_000, STRINGS_PER_BUNDLE // 3)
