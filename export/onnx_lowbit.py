@@ -108,29 +108,59 @@ def _matmul_nbits(
     half = _scales_fp16(q)  # [N, groups]
     stored = packed.nbytes + half.nbytes
     inits += [numpy_helper.from_array(packed, f"{name}__nbits"), numpy_helper.from_array(half, f"{name}__sh")]
-    nodes.append(helper.make_node("Cast", [f"{name}__sh"], [f"{name}__s32"], to=onnx.TensorProto.FLOAT))
-    scales = f"{name}__s32"
-    if half.shape[1] != k // block:  # one scale per row: repeat it for every block of the row
-        inits.append(numpy_helper.from_array(np.asarray([n, k // block], np.int64), f"{name}__bshape"))
-        nodes.append(helper.make_node("Expand", [scales, f"{name}__bshape"], [f"{name}__sx"]))
-        scales = f"{name}__sx"
-    inits.append(numpy_helper.from_array(np.asarray([-1], np.int64), f"{name}__flat"))
-    nodes.append(helper.make_node("Reshape", [scales, f"{name}__flat"], [f"{name}__sflat"]))
+    shape = (n, k, half.shape[1], bits, block)
+    _nbits_matmul(
+        node.input[0],
+        f"{name}__nbits",
+        f"{name}__sh",
+        list(node.output),
+        name,
+        shape,
+        accuracy_level,
+        node.name or f"{name}__mm",
+        inits,
+        nodes,
+    )
+    return stored
+
+
+def _nbits_matmul(
+    x: str,
+    packed: str,
+    half: str,
+    outputs: list[str],
+    prefix: str,
+    shape: tuple[int, int, int, int, int],
+    accuracy_level: int,
+    node_name: str,
+    inits: list[onnx.TensorProto],
+    nodes: list[onnx.NodeProto],
+) -> None:
+    """``x @ W.T`` as ``MatMulNBits`` on packed codes ``[N, blocks, block*bits/8]`` and fp16 scales
+    ``[N, groups]`` (``shape``: N, K, groups, bits, block), the scales cast to fp32 once at load."""
+    n, k, groups, bits, block = shape
+    nodes.append(helper.make_node("Cast", [half], [f"{prefix}__s32"], to=onnx.TensorProto.FLOAT))
+    scales = f"{prefix}__s32"
+    if groups != k // block:  # one scale per row: repeat it for every block of the row
+        inits.append(numpy_helper.from_array(np.asarray([n, k // block], np.int64), f"{prefix}__bshape"))
+        nodes.append(helper.make_node("Expand", [scales, f"{prefix}__bshape"], [f"{prefix}__sx"]))
+        scales = f"{prefix}__sx"
+    inits.append(numpy_helper.from_array(np.asarray([-1], np.int64), f"{prefix}__flat"))
+    nodes.append(helper.make_node("Reshape", [scales, f"{prefix}__flat"], [f"{prefix}__sflat"]))
     nodes.append(
         helper.make_node(
             "MatMulNBits",
-            [node.input[0], f"{name}__nbits", f"{name}__sflat"],
-            list(node.output),
+            [x, packed, f"{prefix}__sflat"],
+            outputs,
             domain=MS_DOMAIN,
             K=k,
             N=n,
             bits=bits,
             block_size=block,
             accuracy_level=accuracy_level,
-            name=node.name or f"{name}__mm",
+            name=node_name,
         )
     )
-    return stored
 
 
 def _packed_table(name: str, q: QTensor, inits: list[onnx.TensorProto], nodes: list[onnx.NodeProto]) -> int:
@@ -260,27 +290,18 @@ def _packed_uses(
                 helper.make_node("Reshape", [u("scaled"), u("out_shape")], [out]),
             ]
         else:  # the output projection
-            nodes.append(helper.make_node("Cast", [c("sh")], [u("s32")], to=onnx.TensorProto.FLOAT))
-            scales = u("s32")
-            if groups != k // block:  # one scale per row: repeat it for every block of the row
-                inits.append(numpy_helper.from_array(np.asarray([n, k // block], np.int64), u("bshape")))
-                nodes.append(helper.make_node("Expand", [scales, u("bshape")], [u("sx")]))
-                scales = u("sx")
-            nodes.append(helper.make_node("Reshape", [scales, c("flat")], [u("sflat")]))
             product = user.output[0] if len(user.input) < 3 else u("product")
-            nodes.append(
-                helper.make_node(
-                    "MatMulNBits",
-                    [user.input[0], c("nbits"), u("sflat")],
-                    [product],
-                    domain=MS_DOMAIN,
-                    K=k,
-                    N=n,
-                    bits=bits,
-                    block_size=block,
-                    accuracy_level=accuracy_level,
-                    name=user.name or u("mm"),
-                )
+            _nbits_matmul(
+                user.input[0],
+                c("nbits"),
+                c("sh"),
+                [product],
+                u("p"),
+                (n, k, groups, bits, block),
+                accuracy_level,
+                user.name or u("mm"),
+                inits,
+                nodes,
             )
             if len(user.input) >= 3:
                 nodes.append(helper.make_node("Add", [product, user.input[2]], [user.output[0]]))

@@ -87,26 +87,33 @@ class BatchStepModel(StepModel, Protocol):
     def select_sentences(self, sentences: list[int]) -> None: ...
 
 
-class CachedStepModel:
-    """Runs a ``StepGraphs`` with the host-side static KV cache of the contract."""
+class _Sizes:
+    """The cache's sizes from the manifest, and the graph time a translator reports."""
 
-    def __init__(self, graphs: StepGraphs, manifest: Manifest) -> None:
+    def __init__(self, manifest: Manifest) -> None:
         model = manifest.model
-        self.graphs = graphs
         self.layers = int(model["decoder_layers"])
         self.heads = int(model["attention_heads"])
         self.head_dim = int(model["head_dim"])
         self.max_target_len = manifest.limits.max_target_len
         self.position = 0
+        # wall time spent in the graphs, for the translator's timings
+        self.encode_seconds = 0.0
+        self.step_seconds = 0.0
+        self.steps = 0
+
+
+class CachedStepModel(_Sizes):
+    """Runs a ``StepGraphs`` with the host-side static KV cache of the contract."""
+
+    def __init__(self, graphs: StepGraphs, manifest: Manifest) -> None:
+        super().__init__(manifest)
+        self.graphs = graphs
         self._self_k: F32 = np.zeros((0,), np.float32)
         self._self_v: F32 = np.zeros((0,), np.float32)
         self._cross_k: F32 = np.zeros((0,), np.float32)
         self._cross_v: F32 = np.zeros((0,), np.float32)
         self._mask: I64 = np.zeros((0,), np.int64)
-        # wall time spent in the graphs, for the translator's timings
-        self.encode_seconds = 0.0
-        self.step_seconds = 0.0
-        self.steps = 0
 
     def start(self, source_ids: list[int], rows: int) -> None:
         ids = np.asarray([source_ids], dtype=np.int64)
@@ -147,19 +154,14 @@ class CachedStepModel:
         self._self_v = np.ascontiguousarray(self._self_v[:, idx])
 
 
-class GrowingStepModel:
+class GrowingStepModel(_Sizes):
     """Runs a ``GrowingStepGraphs`` (step contract 2). The host keeps the graph's last ``present``
     cache as it came back (no copy, no write), the pending ``parents`` of a reorder (a list of row
     numbers, composed when two reorders come between steps), and the sentence's encoder output once."""
 
     def __init__(self, graphs: GrowingStepGraphs, manifest: Manifest) -> None:
-        model = manifest.model
+        super().__init__(manifest)
         self.graphs = graphs
-        self.layers = int(model["decoder_layers"])
-        self.heads = int(model["attention_heads"])
-        self.head_dim = int(model["head_dim"])
-        self.max_target_len = manifest.limits.max_target_len
-        self.position = 0
         empty = np.zeros((0,), np.float32)
         self._past_k: F32 = empty
         self._past_v: F32 = empty
@@ -167,9 +169,6 @@ class GrowingStepModel:
         self._cross_k: F32 = empty
         self._cross_v: F32 = empty
         self._mask: I64 = np.zeros((0,), np.int64)
-        self.encode_seconds = 0.0
-        self.step_seconds = 0.0
-        self.steps = 0
 
     def start(self, source_ids: list[int], rows: int) -> None:
         self.start_batch([source_ids], rows, pad_id=0)

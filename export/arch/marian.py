@@ -81,8 +81,10 @@ class MarianEncoderGraph(nn.Module):
         return torch.stack(ks), torch.stack(vs)
 
 
-class MarianDecoderStepGraph(nn.Module):
-    def __init__(self, model: Any, max_target_len: int, positions: int) -> None:
+class _MarianDecoder(nn.Module):
+    """What both step contracts' decoder graphs hold: the checkpoint's own decoder modules."""
+
+    def __init__(self, model: Any, positions: int) -> None:
         super().__init__()
         cfg = model.config
         dec = model.model.decoder
@@ -94,6 +96,11 @@ class MarianDecoderStepGraph(nn.Module):
         self.embed_scale = math.sqrt(cfg.d_model) if cfg.scale_embedding else 1.0
         self.heads = cfg.decoder_attention_heads
         self.act = _ACTIVATIONS[cfg.activation_function]
+
+
+class MarianDecoderStepGraph(_MarianDecoder):
+    def __init__(self, model: Any, max_target_len: int, positions: int) -> None:
+        super().__init__(model, positions)
         self.register_buffer("cache_positions", torch.arange(max_target_len), persistent=False)
 
     def forward(
@@ -135,25 +142,12 @@ class MarianDecoderStepGraph(nn.Module):
         return torch.log_softmax(logits, dim=-1), torch.stack(new_ks), torch.stack(new_vs)
 
 
-class MarianGrowingStepGraph(nn.Module):
+class MarianGrowingStepGraph(_MarianDecoder):
     """Step contract 2 (``docs/bundle.md``): the cache holds only the positions filled so far and
     comes back one position longer; rows continue the cache rows that ``parents`` names (the beam's
     reorder, done here by index instead of by the host); the encoder's keys and values come once per
     sentence, and the rows of a sentence (``R / B`` of them, contiguous) read them together, as one
     query block, instead of one tiled copy per row."""
-
-    def __init__(self, model: Any, positions: int) -> None:
-        super().__init__()
-        cfg = model.config
-        dec = model.model.decoder
-        self.embed_tokens = dec.embed_tokens
-        self.register_buffer("positions", _position_table(dec.embed_positions, positions), persistent=False)
-        self.layers = dec.layers
-        self.lm_head = model.lm_head
-        self.register_buffer("final_logits_bias", model.final_logits_bias.detach().clone(), persistent=False)
-        self.embed_scale = math.sqrt(cfg.d_model) if cfg.scale_embedding else 1.0
-        self.heads = cfg.decoder_attention_heads
-        self.act = _ACTIVATIONS[cfg.activation_function]
 
     def forward(
         self,
