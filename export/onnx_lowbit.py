@@ -40,6 +40,8 @@ MS_DOMAIN = "com.microsoft"
 # (the fast kernels), 1 computes in fp32 (exact against the eager model, slow for 2 bits)
 ACCURACY_LEVELS = {"int8": 4, "fp32": 1}
 LOWBIT = ("int4", "ternary")
+# the tied output projection's MatMulNBits: fp32 activations (int8 ones flip near-tied tokens)
+PROJECTION_ACCURACY_LEVEL = 1
 
 
 @dataclass
@@ -291,6 +293,7 @@ def _packed_uses(
             ]
         else:  # the output projection
             product = user.output[0] if len(user.input) < 3 else u("product")
+            # the output projection picks every token: fp32 activations whatever the linears use
             _nbits_matmul(
                 user.input[0],
                 c("nbits"),
@@ -298,7 +301,7 @@ def _packed_uses(
                 [product],
                 u("p"),
                 (n, k, groups, bits, block),
-                accuracy_level,
+                PROJECTION_ACCURACY_LEVEL,
                 user.name or u("mm"),
                 inits,
                 nodes,

@@ -213,8 +213,10 @@ def test_ternary_onnx_bundle_packs_two_bits_and_matches_eager(ternary_dir: Path,
     # no fp32 copy of the embedding: its lookups read the packed rows
     decoder = onnx.load(str(out / "decoder_step.onnx"), load_external_data=False).graph
     assert not [n for n in decoder.node if n.op_type == "Gemm"]
-    vocab = raw["model"]["vocab_size"]
-    assert not [i for i in decoder.initializer if i.data_type == onnx.TensorProto.FLOAT and vocab in i.dims]
+    table = [raw["model"]["vocab_size"], raw["model"]["d_model"]]
+    assert not [
+        i for i in decoder.initializer if i.data_type == onnx.TensorProto.FLOAT and list(i.dims) == table
+    ]
     # 2 bits per code plus one fp16 scale per row, nothing else
     weights = sum(q.codes.numel() for q in linear.values())
     rows = sum(q.codes.shape[0] for q in linear.values())
