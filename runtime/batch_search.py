@@ -1,7 +1,7 @@
 """Several sentences searched together (``docs/decoding.md``, section 11).
 
 Each sentence owns ``K`` rows of the model's batch and follows sections 4-5 on its own rows, through
-the same rules as ``beam_search.py`` (``mask_log_probs``, ``advance_beam``, ``best_finished``); the
+the same rules as ``beam_search.py`` (``mask_log_probs``, ``beam_step``, ``best_finished``); the
 batch only shares the graph calls. A sentence whose search stopped leaves the batch, so later steps
 run on the rows of the sentences still going.
 """
@@ -16,7 +16,7 @@ from pocketmt.runtime.beam_search import (
     NEG_INF,
     Hypothesis,
     SearchConfig,
-    advance_beam,
+    beam_step,
     best_finished,
     mask_log_probs,
     no_finite_candidate,
@@ -56,15 +56,14 @@ def _greedy_advance(s: _Sentence, log_probs: F32, t: int, cfg: SearchConfig) -> 
 
 def _beam_advance(s: _Sentence, log_probs: F32, t: int, cfg: SearchConfig) -> list[int] | None:
     """Sections 5.2-5.5 on the sentence's ``K`` rows, as ``section5_search`` takes one step."""
-    scores = (s.scores[:, None] + log_probs).astype(np.float32)
-    next_rows = advance_beam(scores, s.tokens, s.finished, t, cfg)
-    if next_rows is None:
-        if not s.finished:  # 5.4 stopped with no survivors and nothing finished
-            raise no_finite_candidate(t)
+    stepped: tuple[list[int], list[list[int]], F32] | None = beam_step(
+        s.tokens, s.scores, log_probs, s.finished, t, cfg
+    )
+    if stepped is None:
         return None
-    s.tokens = [s.tokens[row] + [token] for row, token, _ in next_rows]
-    s.scores = np.asarray([score for _, _, score in next_rows], dtype=np.float32)
-    return [row for row, _, _ in next_rows]
+    parents, tokens, scores = stepped
+    s.tokens, s.scores = tokens, scores
+    return parents
 
 
 def batch_search_steps(

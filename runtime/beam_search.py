@@ -157,6 +157,27 @@ def advance_beam(
     return next_rows
 
 
+def beam_step(
+    beam_tokens: list[list[int]],
+    beam_scores: F32,
+    log_probs: F32,
+    finished: list[Hypothesis],
+    t: int,
+    cfg: SearchConfig,
+) -> tuple[list[int], list[list[int]], F32] | None:
+    """One step of section 5 for one sentence's ``K`` rows: the parent rows, tokens and scores of the
+    next beam, or None once the search stopped (what finished is appended to ``finished``)."""
+    scores = (beam_scores[:, None] + log_probs).astype(np.float32)
+    next_rows = advance_beam(scores, beam_tokens, finished, t, cfg)
+    if next_rows is None:
+        if not finished:  # 5.4 stopped with no survivors and nothing finished
+            raise no_finite_candidate(t)
+        return None
+    parents = [row for row, _, _ in next_rows]
+    tokens = [beam_tokens[row] + [token] for row, token, _ in next_rows]
+    return parents, tokens, np.asarray([s for _, _, s in next_rows], dtype=np.float32)
+
+
 def best_finished(finished: list[Hypothesis]) -> Hypothesis:
     """5.6: best normalized score; ties go to the hypothesis that finished first."""
     best = finished[0]
@@ -186,14 +207,9 @@ def section5_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) 
     for t in range(cfg.max_new_tokens):
         last = [toks[-1] if toks else cfg.start_id for toks in beam_tokens]
         log_probs = mask_log_probs(model.step(last), t, cfg)
-        scores = (beam_scores[:, None] + log_probs).astype(np.float32)
-        next_rows = advance_beam(scores, beam_tokens, finished, t, cfg)
-        if next_rows is None:
-            if not finished:  # 5.4 stopped with no survivors and nothing finished
-                raise no_finite_candidate(t)
+        stepped = beam_step(beam_tokens, beam_scores, log_probs, finished, t, cfg)
+        if stepped is None:
             break
-        parents = [row for row, _, _ in next_rows]
+        parents, beam_tokens, beam_scores = stepped
         model.reorder(parents)
-        beam_tokens = [beam_tokens[row] + [token] for row, token, _ in next_rows]
-        beam_scores = np.asarray([s for _, _, s in next_rows], dtype=np.float32)
     return best_finished(finished)
