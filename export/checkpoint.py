@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ class Checkpoint:
     target_lang: str
     vocab: dict[str, int]
     quantization: QuantInfo | None = None
+    # ``export --weights int8``: the codes and scales the weights were rounded to (the ONNX graphs
+    # compute with them; ``quantization`` stays None, the checkpoint on disk is unchanged)
+    rounded: dict[str, QTensor] = field(default_factory=dict)
 
 
 @dataclass

@@ -14,8 +14,13 @@ each quantized tensor by its bytes:
   fp16 scales, once, in MatMulNBits' layout: a lookup gathers the packed rows it needs and decodes
   only those, and the tied output projection is a ``MatMulNBits`` on the same codes, so no fp32 copy
   of the table is made or read (a table with any other use is decoded to fp32 once at load);
-* int8 tensors are left for ``onnx_storage.compact_onnx``, which stores them as int8 +
-  ``DequantizeLinear`` (the standard ONNX quantized op) without changing a value.
+* an int8 linear weight (one scale per row, or in groups) becomes ``MatMulNBits`` with ``bits=8``
+  on its codes when activations are int8 (``accuracy_level=4``): int8 x int8 GEMMs, as CTranslate2's
+  int8 runs, and no fp32 copy of the weight. ONNX Runtime has no fp32-activation kernel for 8 bits
+  (it dequantizes the whole weight at every call), so with fp32 activations, and for an int8 table
+  that is also the output projection (always fp32 activations), the int8 codes are decoded to fp32
+  once at load instead: per-row int8 by ``onnx_storage.compact_onnx`` (int8 + ``DequantizeLinear``),
+  grouped int8 by constant nodes here.
 
 Returns the stored bytes of each kind, for the manifest's bits-per-weight accounting.
 """
@@ -40,6 +45,8 @@ MS_DOMAIN = "com.microsoft"
 # (the fast kernels), 1 computes in fp32 (exact against the eager model, slow for 2 bits)
 ACCURACY_LEVELS = {"int8": 4, "fp32": 1}
 LOWBIT = ("int4", "ternary")
+# kinds this pass lowers: every integer scheme MatMulNBits has a kernel for
+NBITS = (*LOWBIT, "int8")
 # the tied output projection's MatMulNBits: fp32 activations (int8 ones flip near-tied tokens)
 PROJECTION_ACCURACY_LEVEL = 1
 
@@ -58,14 +65,19 @@ class LowbitStats:
         self.lowered |= other.lowered
 
 
-def lowered_here(q: QTensor) -> bool:
-    """Whether this pass stores ``q`` (int4, ternary, grouped int8); per-row int8 is ``compact_onnx``'s."""
-    return q.scheme.kind in LOWBIT or (q.scheme.kind == "int8" and q.scheme.group_size > 0)
+def lowered_here(q: QTensor, accuracy_level: int = 4) -> bool:
+    """Whether this pass stores ``q``: int4, ternary and grouped int8; per-row int8 too when the
+    activations are int8 (with fp32 ones it is ``compact_onnx``'s, decoded once at load)."""
+    if q.scheme.kind == "int8" and not q.scheme.group_size:
+        return accuracy_level != 1
+    return q.scheme.kind in NBITS
 
 
-def require_all_lowered(tensors: dict[str, QTensor], stats: LowbitStats) -> None:
+def require_all_lowered(tensors: dict[str, QTensor], stats: LowbitStats, accuracy_level: int = 4) -> None:
     """Refuse an export in which a tensor the policy quantized would silently stay fp32."""
-    missing = sorted(name for name, q in tensors.items() if lowered_here(q) and name not in stats.lowered)
+    missing = sorted(
+        name for name, q in tensors.items() if lowered_here(q, accuracy_level) and name not in stats.lowered
+    )
     if missing:
         raise ExportError(
             f"refusing to write the bundle: {len(missing)} quantized tensors were not found in the ONNX "
@@ -317,12 +329,11 @@ def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 
     by_t: dict[str, tuple[str, QTensor]] = {}
     by_w: dict[str, tuple[str, QTensor]] = {}
     for name, q in tensors.items():
-        if not lowered_here(q):
+        if not lowered_here(q, accuracy_level):
             continue
         w = dequantize(q.codes, q.scales).numpy()
         by_w[_digest(w)] = (name, q)  # embedding tables
-        if q.scheme.kind in LOWBIT:
-            by_t[_digest(w.T)] = (name, q)  # MatMul weights
+        by_t[_digest(w.T)] = (name, q)  # MatMul weights
     stats = LowbitStats()
     if not by_w:
         return stats
@@ -342,7 +353,11 @@ def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 
         w = numpy_helper.to_array(init)
         users = consumers.get(init.name, [])
         digest = _digest(w)
-        if digest in by_t and users and all(u.op_type == "MatMul" and u.input[1] == init.name for u in users):
+        if (
+            digest in by_t
+            and users
+            and all(u.op_type == "MatMul" and u.input[1] == init.name for u in users)
+        ):
             qname, q = by_t[digest]
             stats.lowered.add(qname)
             for user in users:
@@ -356,7 +371,10 @@ def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 
         elif digest in by_w:
             qname, q = by_w[digest]
             stats.lowered.add(qname)
-            if users and all(_reads_packed(u, init.name) for u in users):
+            # MatMulNBits has no fp32-activation kernel for 8 bits (it dequantizes the whole table at
+            # every call, 20x slower than fp32): an int8 table of the output projection is decoded once
+            projects_8bit = q.scheme.bits == 8 and any(u.op_type == "Gemm" for u in users)
+            if users and all(_reads_packed(u, init.name) for u in users) and not projects_8bit:
                 stats.embedding_bytes += _packed_uses(
                     init.name, q, users, new_inits, replaced, accuracy_level
                 )

@@ -20,7 +20,7 @@ import numpy as np
 from pocketmt.export.arch import ADAPTERS
 from pocketmt.export.arch.base import StepGraphs as StepGraphsT
 from pocketmt.export.checkpoint import Checkpoint, load_checkpoint
-from pocketmt.export.compression.weight_formats import WEIGHT_FORMATS, round_weights
+from pocketmt.export.compression.weight_formats import WEIGHT_FORMATS, rounded_codes
 from pocketmt.export.eager import EagerGraphs
 from pocketmt.export.errors import ExportError
 from pocketmt.export.manifest_writer import build_manifest, file_entry, file_table
@@ -157,7 +157,7 @@ def load_step_graphs(model: str | Path, options: ExportOptions) -> tuple[Checkpo
                 "weight formats; drop --weights"
             )
     else:
-        round_weights(ckpt.model, options.weights)
+        ckpt.rounded = rounded_codes(ckpt.model, options.weights)
     try:
         graphs = ADAPTERS[ckpt.config["model_type"]].build_step_graphs(
             ckpt.model, options.max_target_len, options.max_source_len
@@ -238,7 +238,8 @@ def export_bundle(
             t0 = time.perf_counter()
             from pocketmt.export.to_onnx import export_onnx
 
-            quantized = ckpt.quantization.tensors if ckpt.quantization else None
+            # a quantized checkpoint's codes, or those of --weights int8: MatMulNBits computes on them
+            quantized = ckpt.quantization.tensors if ckpt.quantization else (ckpt.rounded or None)
             graph_entries["onnx"] = export_onnx(
                 graphs, shapes, staging, quantized, options.lowbit_compute, options.onnx_step_contract
             )
@@ -261,7 +262,8 @@ def export_bundle(
         special = {manifest.tokens.pad_id, manifest.tokens.eos_id}
         probes = _probe_ids(graphs.dims.vocab_size, special, options.max_source_len)
         parity = None
-        if ckpt.quantization:  # (source ids, eager greedy tokens), computed once for every backend
+        # int8-activation kernels: (source ids, eager greedy tokens), computed once for every backend
+        if ckpt.quantization or (ckpt.rounded and options.lowbit_compute == "int8"):
             parity = [
                 (ids, beam_search(eager, ids, greedy_cfg).tokens)
                 for ids in _parity_sources(tokenizer, options)

@@ -112,7 +112,7 @@ def export_onnx(
     if quantized:
         for name in (ENCODER_FILE, STEP_FILE):
             lowbit.add(lower_lowbit(folder / name, quantized, ACCURACY_LEVELS[lowbit_compute]))
-        require_all_lowered(quantized, lowbit)
+        require_all_lowered(quantized, lowbit, ACCURACY_LEVELS[lowbit_compute])
     for name in (ENCODER_FILE, STEP_FILE):
         for encoding, size in compact_onnx(folder / name).items():
             stored[encoding] = stored.get(encoding, 0) + size

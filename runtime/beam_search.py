@@ -117,11 +117,15 @@ def top_candidates(scores: F32, count: int) -> list[tuple[int, int, np.float32]]
     flat = scores.reshape(-1)
     count = min(count, flat.size)
     # Same result as a full stable sort on -score, without sorting K*V entries: keep everything at
-    # least as good as the count-th best score (ties included), then order that handful exactly.
-    threshold = flat[np.argpartition(-flat, count - 1)[count - 1]]
-    pool = np.flatnonzero(flat >= threshold)
+    # least as good as a lower bound of the count-th best score (ties included), then order that
+    # handful exactly. The bound is the count-th best of one row (row 0, the best beam's, the
+    # tightest in practice): the count best of all rows are at least as good. Non-finite scores are
+    # never candidates, so a bound of -inf keeps only the finite ones.
+    first = scores[0]
+    bound = np.partition(first, vocab - count)[vocab - count] if count <= vocab else NEG_INF
+    pool = np.flatnonzero((flat >= bound) & (flat > NEG_INF))
     order = pool[np.lexsort((pool, -flat[pool]))][:count]
-    return [(int(i) // vocab, int(i) % vocab, flat[i]) for i in order if np.isfinite(flat[i])]
+    return [(int(i) // vocab, int(i) % vocab, flat[i]) for i in order]
 
 
 def advance_beam(

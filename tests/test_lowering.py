@@ -38,13 +38,42 @@ def _matmul_graph(path: Path, weight_t: np.ndarray) -> None:
 
 def test_lowering_names_what_it_stored_and_refuses_what_it_missed(tmp_path: Path) -> None:
     found, missed = _qtensor(0, Scheme("int4", 16)), _qtensor(1, Scheme("ternary"))
-    per_row_int8 = _qtensor(2, Scheme("int8"))  # stored by compact_onnx, not by this pass
+    # per-row int8 with fp32 activations (accuracy level 1) is compact_onnx's, not this pass's
+    per_row_int8 = _qtensor(2, Scheme("int8"))
     tensors = {"model.encoder.layers.0.fc1": found, "model.encoder.layers.0.fc2": missed, "x": per_row_int8}
     path = tmp_path / "g.onnx"
     _matmul_graph(path, dequantize(found.codes, found.scales).numpy().T)
-    stats = lower_lowbit(path, tensors)
+    stats = lower_lowbit(path, tensors, accuracy_level=1)
     assert stats.lowered == {"model.encoder.layers.0.fc1"}
     with pytest.raises(ExportError, match=r"1 quantized tensors were not found .*layers\.0\.fc2$"):
-        require_all_lowered(tensors, stats)
+        require_all_lowered(tensors, stats, accuracy_level=1)
     del tensors["model.encoder.layers.0.fc2"]
-    require_all_lowered(tensors, stats)
+    require_all_lowered(tensors, stats, accuracy_level=1)
+    # with int8 activations it is this pass's: missing it is refused too
+    with pytest.raises(ExportError, match=r"1 quantized tensors were not found .*: x$"):
+        require_all_lowered(tensors, stats, accuracy_level=4)
+
+
+def test_int8_linear_becomes_an_8_bit_matmul_nbits_with_int8_activations(tmp_path: Path) -> None:
+    """``export --weights int8``: a per-row int8 linear runs as ``MatMulNBits(bits=8)`` on its codes
+    (int8 x int8, as CTranslate2 runs), not as an fp32 MatMul over weights decoded at load."""
+    import onnxruntime as ort
+
+    q = _qtensor(3, Scheme("int8"))
+    w = dequantize(q.codes, q.scales).numpy()  # [N, K]
+    path = tmp_path / "g.onnx"
+    _matmul_graph(path, np.ascontiguousarray(w.T))
+    stats = lower_lowbit(path, {"fc": q}, accuracy_level=4)
+    assert stats.lowered == {"fc"}
+    model = onnx.load(str(path))
+    (nbits,) = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    attrs = {a.name: helper.get_attribute_value(a) for a in nbits.attribute}
+    assert attrs["bits"] == 8 and attrs["accuracy_level"] == 4
+    assert not [
+        i for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 2
+    ]
+    x = np.random.default_rng(0).standard_normal((3, w.shape[1])).astype(np.float32)
+    (y,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x[:1]})
+    want = x[:1] @ w.T
+    # int8 activations: close to the fp32 product, not equal
+    assert np.allclose(y, want, rtol=0.05, atol=0.05 * np.abs(want).max())

@@ -6,14 +6,15 @@ tied) by ``code * scale``, one fp16-representable scale per output row (``quanti
 the same int8 as ``pocketmt quantize``); ``fp16`` rounds the same tensors to half precision. Biases,
 layer norms and positional tables stay fp32. The rounded model is then the eager reference: the
 exported graphs hold exactly these values (``onnx_storage`` encodes them losslessly), so the export
-self-check still compares like with like. Compute stays fp32; only storage shrinks.
+self-check still compares like with like. The ONNX graphs compute int8 ``MatMulNBits`` on the codes
+(``onnx_lowbit``); ``--lowbit-compute fp32`` keeps fp32 activations.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pocketmt.export.compression.quantize import quantize_
+from pocketmt.export.compression.quantize import QTensor, quantize_
 from pocketmt.export.compression.schemes import WEIGHT_POLICIES, QuantPolicy
 
 WEIGHT_FORMATS: tuple[str, ...] = tuple(WEIGHT_POLICIES)
@@ -27,10 +28,14 @@ def weights_policy(fmt: str) -> QuantPolicy:
 
 def round_weights(model: Any, fmt: str) -> dict[str, str]:
     """``quantize_(model, weights_policy(fmt))``; returns the manifest's ``tensor_formats``."""
-    policy = weights_policy(fmt)
-    if policy.rules:
-        quantize_(model, policy)
+    rounded_codes(model, fmt)
     return tensor_formats(fmt)
+
+
+def rounded_codes(model: Any, fmt: str) -> dict[str, QTensor]:
+    """``quantize_(model, weights_policy(fmt))``; returns the integer codes and scales (none for fp16)."""
+    policy = weights_policy(fmt)
+    return quantize_(model, policy) if policy.rules else {}
 
 
 def tensor_formats(fmt: str) -> dict[str, str]:
