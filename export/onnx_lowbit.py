@@ -353,11 +353,7 @@ def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 
         w = numpy_helper.to_array(init)
         users = consumers.get(init.name, [])
         digest = _digest(w)
-        if (
-            digest in by_t
-            and users
-            and all(u.op_type == "MatMul" and u.input[1] == init.name for u in users)
-        ):
+        if digest in by_t and users and all(u.op_type == "MatMul" and u.input[1] == init.name for u in users):
             qname, q = by_t[digest]
             stats.lowered.add(qname)
             for user in users:
