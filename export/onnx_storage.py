@@ -98,14 +98,16 @@ def share_weights(folder: Path, graph_files: tuple[str, ...], blob_name: str) ->
     from onnx.external_data_helper import set_external_data
 
     models = {name: onnx.load(str(folder / name)) for name in graph_files}
-    offsets: dict[tuple[int, tuple[int, ...], bytes], tuple[int, int]] = {}
+    offsets: dict[tuple[int, bytes], tuple[int, int]] = {}
     blob = bytearray()
     for model in models.values():
         for init in model.graph.initializer:
             data = numpy_helper.to_array(init).tobytes()
             if len(data) < SHARED_MIN_BYTES:
                 continue
-            key = (init.data_type, tuple(init.dims), data)
+            # the bytes, not the shape: one table may be viewed in two layouts (a gather's rows, a
+            # kernel's blocks), each initializer keeping its own dims over the same stored bytes
+            key = (init.data_type, data)
             if key not in offsets:
                 blob.extend(b"\0" * (-len(blob) % ALIGN))
                 offsets[key] = (len(blob), len(data))

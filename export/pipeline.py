@@ -26,12 +26,19 @@ from pocketmt.export.errors import ExportError
 from pocketmt.export.manifest_writer import build_manifest, file_entry, file_table
 from pocketmt.export.reference import add_backend_records, reference_samples, write_reference
 from pocketmt.export.self_check import ATOL, RTOL, compare_graphs
+from pocketmt.export.shortlist import (
+    DEFAULT_FREQUENT,
+    DEFAULT_PER_TOKEN,
+    ShortlistConfig,
+    write_bundle_shortlist,
+)
 from pocketmt.export.signatures import GraphShapes
-from pocketmt.io.corpus import read_lines
+from pocketmt.io.corpus import read_lines, read_parallel
 from pocketmt.io.tokenizer_files import bundle_tokenizer_files
 from pocketmt.runtime import translator as runtime_translator
 from pocketmt.runtime.beam_search import SearchConfig, beam_search
 from pocketmt.runtime.bundle import Bundle
+from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.manifest import MANIFEST_NAME, parse_manifest
 from pocketmt.runtime.step import CachedStepModel, StepGraphs, make_step_model
 from pocketmt.runtime.tokenizer import MarianTokenizer
@@ -65,6 +72,11 @@ class ExportOptions:
     # the ONNX decoder's step contract (docs/bundle.md): 2 grows the cache; 1 is the static cache of
     # schema 1 bundles, kept so that runtimes can be tested against them
     onnx_step_contract: int = 2
+    # a vocabulary shortlist built from this parallel text (docs/decoding.md, section 12)
+    shortlist_src: str | None = None
+    shortlist_tgt: str | None = None
+    shortlist_frequent: int = DEFAULT_FREQUENT
+    shortlist_per_token: int = DEFAULT_PER_TOKEN
 
 
 @dataclass
@@ -92,6 +104,13 @@ def _validate_options(options: ExportOptions) -> None:
     for name in ("max_source_len", "max_target_len", "beam_size"):
         if getattr(options, name) < 1:
             raise ExportError(f"{name.replace('_', '-')} must be at least 1")
+    if (options.shortlist_src is None) != (options.shortlist_tgt is None):
+        raise ExportError("a shortlist needs both --shortlist-src and --shortlist-tgt")
+    for flag, name in (("--shortlist-src", options.shortlist_src), ("--shortlist-tgt", options.shortlist_tgt)):
+        if name is not None and not Path(name).is_file():
+            raise ExportError(f"{flag} {name}: file not found")
+    if options.shortlist_frequent < 0 or options.shortlist_per_token < 0:
+        raise ExportError("shortlist sizes must be 0 or more")
     if options.parity_src and not Path(options.parity_src).is_file():
         raise ExportError(f"--parity-src {options.parity_src}: file not found")
 
@@ -192,6 +211,39 @@ def eager_translator(model: str | Path, options: ExportOptions | None = None) ->
     return Translator(Bundle(ckpt.path, manifest), "eager", graphs=EagerGraphs(graphs))
 
 
+def _build_shortlist(
+    staging: Path,
+    tok_names: dict[str, str],
+    graphs: StepGraphsT,
+    options: ExportOptions,
+    say: Callable[[str], None],
+) -> dict[str, Any] | None:
+    """``shortlist.safetensors`` in ``staging`` from ``options``' parallel text; its manifest entry."""
+    if options.shortlist_src is None or options.shortlist_tgt is None:
+        return None
+    say("building the vocabulary shortlist")
+    tok = MarianTokenizer(*(staging / tok_names[k] for k in ("source_spm", "target_spm", "vocab")))
+
+    def target_ids(text: str) -> list[int]:
+        return [tok.piece_to_id.get(p, tok.unk_id) for p in tok.target_pieces(text)]
+
+    config = ShortlistConfig(
+        options.shortlist_src, options.shortlist_tgt, options.shortlist_frequent, options.shortlist_per_token
+    )
+    try:
+        return write_bundle_shortlist(
+            staging,
+            config,
+            lambda text: tok.encode(text, add_eos=False),
+            target_ids,
+            graphs.dims.vocab_size,
+            never={graphs.special.pad_id},
+            read_parallel=read_parallel,
+        )
+    except (InputError, ValueError) as exc:
+        raise ExportError(f"shortlist: {exc}") from exc
+
+
 def export_bundle(
     model: str | Path,
     out_dir: str | Path,
@@ -224,6 +276,7 @@ def export_bundle(
         tok_names = bundle_tokenizer_files(ckpt.path)
         for name in set(tok_names.values()):
             shutil.copyfile(ckpt.path / name, staging / name)
+        shortlist_entry = _build_shortlist(staging, tok_names, graphs, options, say)
         graph_entries: dict[str, dict[str, Any]] = {}
         if "pte" in options.formats:
             say("exporting ExecuTorch program (XNNPACK)")
@@ -241,12 +294,20 @@ def export_bundle(
             # a quantized checkpoint's codes, or those of --weights int8: MatMulNBits computes on them
             quantized = ckpt.quantization.tensors if ckpt.quantization else (ckpt.rounded or None)
             graph_entries["onnx"] = export_onnx(
-                graphs, shapes, staging, quantized, options.lowbit_compute, options.onnx_step_contract
+                graphs,
+                shapes,
+                staging,
+                quantized,
+                options.lowbit_compute,
+                options.onnx_step_contract,
+                shortlist=shortlist_entry is not None,
             )
             report.seconds["onnx"] = time.perf_counter() - t0
 
         files = file_table(staging)
         draft = build_manifest(ckpt, graphs, options, graph_entries, files, reference=REFERENCE_FILE)
+        if shortlist_entry is not None:
+            draft["shortlist"] = shortlist_entry
         manifest = parse_manifest(draft)
         tokenizer = MarianTokenizer(*(staging / tok_names[k] for k in ("source_spm", "target_spm", "vocab")))
         eager_graphs = EagerGraphs(graphs)
@@ -282,6 +343,8 @@ def export_bundle(
         )
         _write_reference(staging, manifest, samples, checks, eager, greedy_cfg, beam_cfg)
         report.seconds["check"] = time.perf_counter() - t0
+        if shortlist_entry is not None and "onnx" in checks:
+            checks["onnx"]["shortlist_step"] = _check_shortlist_step(staging, manifest, probes)
         report.checks = checks
 
         files[REFERENCE_FILE] = file_entry(staging / REFERENCE_FILE)
@@ -297,6 +360,39 @@ def export_bundle(
     report.files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
     report.seconds["total"] = time.perf_counter() - began
     return report
+
+
+def _check_shortlist_step(staging: Path, manifest: Any, probes: list[list[int]]) -> dict[str, Any]:
+    """The ONNX step over a vocabulary subset against the full step on the same graphs: each probe
+    decoded greedily for a few steps by both, the subset's logits renormalized over the subset on both
+    sides, within the export tolerances."""
+    from pocketmt.runtime.shortlist import load_shortlist
+
+    graphs = runtime_translator.load_graphs(Bundle(staging, manifest), "onnx")
+    if not getattr(graphs, "has_shortlist_step", False):
+        return {"graph": False}
+    shortlist = load_shortlist(staging / manifest.raw["shortlist"]["file"], manifest.model.vocab_size)
+    worst = 0.0
+    for source in probes:
+        ids = shortlist.candidates(source, (manifest.tokens.eos_id,))
+        full, part = make_step_model(graphs, manifest), make_step_model(graphs, manifest)
+        full.start(source, rows=1)
+        part.start(source, rows=1)
+        token = manifest.tokens.decoder_start_id
+        for _ in range(min(4, manifest.limits.max_target_len)):
+            a = full.step([token])[:, ids]
+            b = part.step_restricted([token], ids)  # type: ignore[attr-defined]
+            a = a - np.logaddexp.reduce(a, axis=1, keepdims=True)
+            b = b - np.logaddexp.reduce(b, axis=1, keepdims=True)
+            diff = np.abs(a - b)
+            worst = max(worst, float(diff.max()))
+            if not np.all(diff <= ATOL + RTOL * np.abs(a)):
+                raise ExportError(
+                    f"refusing to write the bundle: the ONNX shortlist step differs from the full step "
+                    f"by {float(diff.max()):.3g} (tolerance atol={ATOL}, rtol={RTOL})"
+                )
+            token = int(ids[int(np.argmax(b[0]))])
+    return {"graph": True, "max_abs_log_prob_diff": worst}
 
 
 def _check_backends(

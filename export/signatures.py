@@ -27,6 +27,9 @@ GROWING_INPUTS = [
     "attention_mask",
 ]
 GROWING_OUTPUTS = ["log_probs", "present_k", "present_v"]
+# contract 2 with a vocabulary shortlist: the projection over ``vocab_ids`` only, as logits
+SHORTLIST_INPUTS = [*GROWING_INPUTS, "vocab_ids"]
+SHORTLIST_OUTPUTS = ["logits", "present_k", "present_v"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,11 @@ class GraphShapes:
             {1: batch, 3: src},
             {0: batch, 1: src},
         )
+
+    def shortlist_example(self) -> tuple[torch.Tensor, ...]:
+        """``growing_example`` and 6 candidate ids (a count no other axis has: it stays dynamic)."""
+        return (*self.growing_example(), torch.tensor([0, 1, 2, 3, 5, 8], dtype=torch.long))
+
+    def shortlist_dynamic(self) -> tuple[dict[int, Any] | None, ...]:
+        candidates = Dim("candidates", min=1, max=self.dims.vocab_size)
+        return (*self.growing_dynamic(), {0: candidates})

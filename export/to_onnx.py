@@ -19,6 +19,8 @@ from pocketmt.export.signatures import (
     ENCODE_OUTPUTS,
     GROWING_INPUTS,
     GROWING_OUTPUTS,
+    SHORTLIST_INPUTS,
+    SHORTLIST_OUTPUTS,
     STEP_INPUTS,
     STEP_OUTPUTS,
     GraphShapes,
@@ -27,6 +29,7 @@ from pocketmt.export.signatures import (
 OPSET = 18
 ENCODER_FILE = "encoder.onnx"
 STEP_FILE = "decoder_step.onnx"
+SHORTLIST_STEP_FILE = "decoder_step_shortlist.onnx"
 WEIGHTS_FILE = "onnx_weights.bin"
 
 
@@ -78,7 +81,9 @@ def export_onnx(
     quantized: dict[str, Any] | None = None,
     lowbit_compute: str = "int8",
     step_contract: int = 2,
+    shortlist: bool = False,
 ) -> dict[str, object]:
+    """``shortlist``: also the contract-2 step over a vocabulary subset (``decode_shortlist``)."""
     _export(
         graphs.encoder,
         shapes.encode_example(),
@@ -107,18 +112,34 @@ def export_onnx(
             STEP_OUTPUTS,
             folder / STEP_FILE,
         )
+    graph_files: tuple[str, ...] = (ENCODER_FILE, STEP_FILE)
+    if shortlist and step_contract == 2:
+        if graphs.shortlist_step is None:
+            raise ValueError(f"the {graphs.dims.architecture} adapter has no shortlist step graph")
+        _export(
+            graphs.shortlist_step,
+            shapes.shortlist_example(),
+            shapes.shortlist_dynamic(),
+            SHORTLIST_INPUTS,
+            SHORTLIST_OUTPUTS,
+            folder / SHORTLIST_STEP_FILE,
+        )
+        graph_files += (SHORTLIST_STEP_FILE,)
     stored: dict[str, int] = {}
     lowbit = LowbitStats()
     if quantized:
-        for name in (ENCODER_FILE, STEP_FILE):
-            lowbit.add(lower_lowbit(folder / name, quantized, ACCURACY_LEVELS[lowbit_compute]))
+        for name in graph_files:
+            stats = lower_lowbit(folder / name, quantized, ACCURACY_LEVELS[lowbit_compute])
+            if name != SHORTLIST_STEP_FILE:  # the same weights again, stored once: not counted twice
+                lowbit.add(stats)
         require_all_lowered(quantized, lowbit, ACCURACY_LEVELS[lowbit_compute])
-    for name in (ENCODER_FILE, STEP_FILE):
+    for name in graph_files:
         for encoding, size in compact_onnx(folder / name).items():
-            stored[encoding] = stored.get(encoding, 0) + size
+            if name != SHORTLIST_STEP_FILE:
+                stored[encoding] = stored.get(encoding, 0) + size
     if lowbit.weights or lowbit.embedding_bytes:
         stored["lowbit"] = lowbit.weight_bytes + lowbit.embedding_bytes
-    share_weights(folder, (ENCODER_FILE, STEP_FILE), WEIGHTS_FILE)
+    share_weights(folder, graph_files, WEIGHTS_FILE)
     entry: dict[str, object] = {}
     if lowbit.weights:
         entry["matmul_nbits"] = {
@@ -131,6 +152,7 @@ def export_onnx(
         "encode": ENCODER_FILE,
         "decode_step": STEP_FILE,
         "step_contract": step_contract,
+        **({"decode_shortlist": SHORTLIST_STEP_FILE} if SHORTLIST_STEP_FILE in graph_files else {}),
         "opset": OPSET,
         "weights": WEIGHTS_FILE,
         "weight_bytes": stored,

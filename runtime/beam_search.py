@@ -121,8 +121,9 @@ def top_candidates(scores: F32, count: int) -> list[tuple[int, int, np.float32]]
     # handful exactly. The bound is the count-th best of one row (row 0, the best beam's, the
     # tightest in practice): the count best of all rows are at least as good. Non-finite scores are
     # never candidates, so a bound of -inf keeps only the finite ones.
-    first = scores[0]
-    bound = np.partition(first, vocab - count)[vocab - count] if count <= vocab else NEG_INF
+    first = scores[0][scores[0] > NEG_INF]  # (a selection over many equal -inf is slow)
+    n = len(first)
+    bound = np.partition(first, n - count)[n - count] if count <= n else NEG_INF
     pool = np.flatnonzero((flat >= bound) & (flat > NEG_INF))
     order = pool[np.lexsort((pool, -flat[pool]))][:count]
     return [(int(i) // vocab, int(i) % vocab, flat[i]) for i in order]

@@ -132,6 +132,7 @@ class OnnxSection(GraphsSection):
     weights: str | None  # the external-data file both graphs share
     dequantize_at_load: bool
     step_contract: int = 1  # 2: decode_step grows the cache and follows ``parents`` (docs/bundle.md)
+    decode_shortlist: str | None = None  # contract 2 over a vocabulary subset (a shortlist's bundles)
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> OnnxSection:
@@ -142,10 +143,12 @@ class OnnxSection(GraphsSection):
             data.get("weights"),
             bool(data.get("dequantize_at_load", False)),
             int(data.get("step_contract", 1)),
+            data.get("decode_shortlist"),
         )
 
     def files(self) -> list[str]:
-        return [self.encode, self.decode_step] + ([self.weights] if self.weights is not None else [])
+        extra = [f for f in (self.weights, self.decode_shortlist) if f is not None]
+        return [self.encode, self.decode_step, *extra]
 
 
 # how each backend's ``graphs`` entry reads; the schema lists the same names, the backend registry
@@ -190,12 +193,16 @@ class Manifest:
                 yield f"graphs/{backend}/decode_step", section.decode_step
                 if section.weights is not None:
                     yield f"graphs/{backend}/weights", section.weights
+                if section.decode_shortlist is not None:
+                    yield f"graphs/{backend}/decode_shortlist", section.decode_shortlist
             elif isinstance(section, ExecuTorchSection):
                 yield f"graphs/{backend}/file", section.file
                 if section.weights is not None:
                     yield f"graphs/{backend}/weights/file", str(section.weights["file"])
         if "reference" in self.raw:
             yield "reference", str(self.raw["reference"])
+        if "shortlist" in self.raw:
+            yield "shortlist/file", str(self.raw["shortlist"]["file"])
 
     def files_for_backend(self, backend: str) -> list[str]:
         """Files that translating with ``backend`` reads (the integrity check covers these)."""
@@ -477,7 +484,12 @@ _CONTRACT: dict[str, tuple[tuple[tuple[str, tuple[str | int, ...]], ...], ...]] 
         ),
     ),
 }
-_FREE = {"R", "R0", "P"}  # axes the graph leaves open whatever it records
+# contract 2 over a vocabulary subset: K candidate ids in, their logits out
+_CONTRACT["decode_shortlist"] = (
+    (*_CONTRACT["decode_grow"][0], ("vocab_ids", ("K",))),
+    (("logits", ("R", "K")), *_CONTRACT["decode_grow"][1][1:]),
+)
+_FREE = {"R", "R0", "P", "K"}  # axes the graph leaves open whatever it records
 # axes whose size the graph fixes: the manifest must say the same
 _EXACT = {
     "L": ("model.decoder_layers", "decoder_layers"),
@@ -509,7 +521,13 @@ def _fmt(shape: Shape) -> str:
 
 
 def check_graph_shapes(
-    manifest: Manifest, where: str, *, encode: Signature, step: Signature, step_contract: int = 1
+    manifest: Manifest,
+    where: str,
+    *,
+    encode: Signature,
+    step: Signature,
+    step_contract: int = 1,
+    shortlist: Signature | None = None,
 ) -> None:
     """Refuse a manifest whose sizes and limits the graphs contradict (``decoder_layers`` 3 for a
     two-layer decoder, ``max_target_len`` 129 for a 128-position cache, a larger vocabulary), before
@@ -526,7 +544,10 @@ def check_graph_shapes(
         "S": limits.max_source_len,
     }
     step_method = "decode_grow" if step_contract == 2 else "decode_step"
-    for method, (inputs, outputs) in (("encode", encode), ("decode_step", step)):
+    methods = [("encode", encode), ("decode_step", step)]
+    if shortlist is not None:
+        methods.append(("decode_shortlist", shortlist))
+    for method, (inputs, outputs) in methods:
         contract = _CONTRACT[step_method if method == "decode_step" else method]
         for kind, got, wanted in (("inputs", inputs, contract[0]), ("outputs", outputs, contract[1])):
             if len(got) != len(wanted):

@@ -216,6 +216,28 @@ class GrowingStepModel(_Sizes):
         self.position += 1
         return log_probs
 
+    def step_restricted(self, tokens: list[int], vocab_ids: I64) -> F32:
+        """``step`` for the ids ``vocab_ids`` only, ``[R, K]``, equal to the log-probs up to a constant
+        per row: the graph's own projection over them where the bundle has one (``decode_shortlist``),
+        else the full step's columns."""
+        if not getattr(self.graphs, "has_shortlist_step", False):
+            return np.asarray(self.step(tokens)[:, vocab_ids], dtype=np.float32)
+        if self.position >= self.max_target_len:
+            raise RuntimeError("decoder cache is full")
+        if len(tokens) != len(self._parents):
+            raise ValueError(f"{len(tokens)} tokens for {len(self._parents)} rows")
+        ids = np.asarray(tokens, dtype=np.int64).reshape(-1, 1)
+        pos = np.asarray([self.position], dtype=np.int64)
+        began = time.perf_counter()
+        logits, self._past_k, self._past_v = self.graphs.decode_shortlist(  # type: ignore[attr-defined]
+            ids, pos, self._past_k, self._past_v, self._parents, self._cross_k, self._cross_v, self._mask, vocab_ids
+        )
+        self.step_seconds += time.perf_counter() - began
+        self.steps += 1
+        self._parents = np.arange(len(tokens), dtype=np.int64)
+        self.position += 1
+        return np.asarray(logits, dtype=np.float32)
+
     def reorder(self, parents: list[int]) -> None:
         """Row ``i`` of the next step continues row ``parents[i]`` of the last one (fewer rows when
         sentences left the batch)."""

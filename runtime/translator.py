@@ -18,6 +18,7 @@ from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.glossary import Glossary, Term
 from pocketmt.runtime.manifest import Manifest, check_vocabulary
 from pocketmt.runtime.segment import Segments, segment
+from pocketmt.runtime.shortlist import Shortlist, load_shortlist, with_shortlist
 from pocketmt.runtime.step import BatchStepModel, StepGraphs, StepModel, make_step_model
 from pocketmt.runtime.term_constraints import TermConstraint, term_constraint
 from pocketmt.runtime.tokenizer import MarianTokenizer
@@ -153,6 +154,7 @@ class Translator:
         graphs: StepGraphs | None = None,
         check_integrity: bool = True,
         public_key: PublicKeySource | None = None,
+        shortlist: bool = True,
     ) -> None:
         if isinstance(bundle, Bundle):
             if public_key is not None:
@@ -181,6 +183,13 @@ class Translator:
         check_vocabulary(manifest, self.tokenizer.piece_to_id, str(self.bundle.file(tok["vocab"])))
         self.graphs = graphs
         self.manifest = manifest
+        # the bundle's vocabulary shortlist (docs/decoding.md, section 12), unless turned off
+        self.shortlist: Shortlist | None = None
+        if shortlist and "shortlist" in manifest.raw:
+            name = str(manifest.raw["shortlist"]["file"])
+            if check_integrity:
+                self.bundle.check_files([name])
+            self.shortlist = load_shortlist(self.bundle.file(name), manifest.model.vocab_size)
         self._shared_model: StepModel | None = None  # for ``model``'s single-threaded callers
         self._fixed_model: StepModel | None = None  # set through ``model``: every call uses it
 
@@ -193,7 +202,7 @@ class Translator:
         if self._fixed_model is not None:
             return self._fixed_model
         if self._shared_model is None:
-            self._shared_model = make_step_model(self.graphs, self.manifest)
+            self._shared_model = self._step_model()
         return self._shared_model
 
     @model.setter
@@ -205,7 +214,11 @@ class Translator:
         are safe to run from several threads: see the backends), or the model assigned to ``model``."""
         if self._fixed_model is not None:
             return self._fixed_model
-        return make_step_model(self.graphs, self.manifest)
+        return self._step_model()
+
+    def _step_model(self) -> StepModel:
+        model = make_step_model(self.graphs, self.manifest)
+        return with_shortlist(model, self.shortlist, self.manifest.tokens.eos_id)
 
     def search_config(self, options: TranslateOptions | None = None) -> SearchConfig:
         return search_config(self.manifest, options)
@@ -392,6 +405,9 @@ class Translator:
                 out.warnings.append(spelling_warning)
             built.append((term, tc, spelling))
         usable = [tc for _, tc, _ in built if tc is not None]
+        require = getattr(model, "require", None)
+        if require is not None:  # a shortlist never hides a term's target tokens
+            require(t for tc in usable for alt in tc.constraint.alternatives for t in alt)
         if not usable:
             hyp = beam_search(model, piece, cfg)
             out.terms.extend(TermResult(t.source, t.targets, None, spelling) for t, _, spelling in built)

@@ -63,3 +63,5 @@ class StepGraphs:
     parameter_count: int
     # step contract 2 (the ONNX graphs since schema 2): the cache grows, rows follow ``parents``
     growing_step: torch.nn.Module | None = None
+    # contract 2 with a vocabulary shortlist: logits over the ``vocab_ids`` input only
+    shortlist_step: torch.nn.Module | None = None

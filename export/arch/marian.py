@@ -160,6 +160,22 @@ class MarianGrowingStepGraph(_MarianDecoder):
         cross_v: torch.Tensor,
         attention_mask: torch.Tensor,  # [B,S]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h, ks, vs = self.hidden(input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask)
+        logits = self.lm_head(h) + self.final_logits_bias
+        return torch.log_softmax(logits, dim=-1), ks, vs
+
+    def hidden(
+        self,
+        input_ids: torch.Tensor,
+        position: torch.Tensor,
+        past_k: torch.Tensor,
+        past_v: torch.Tensor,
+        parents: torch.Tensor,
+        cross_k: torch.Tensor,
+        cross_v: torch.Tensor,
+        attention_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The decoder's last hidden state ``[R,D]`` and the present cache."""
         rows = input_ids.shape[0]
         sentences = cross_k.shape[1]
         h = self.embed_tokens(input_ids) * self.embed_scale  # [R,1,D]
@@ -189,8 +205,30 @@ class MarianGrowingStepGraph(_MarianDecoder):
             h = layer.encoder_attn_layer_norm(h + catt.out_proj(out))
             ff = layer.fc2(self.act(layer.fc1(h)))
             h = layer.final_layer_norm(h + ff)
-        logits = self.lm_head(h[:, 0, :]) + self.final_logits_bias
-        return torch.log_softmax(logits, dim=-1), torch.stack(ks), torch.stack(vs)
+        return h[:, 0, :], torch.stack(ks), torch.stack(vs)
+
+
+class MarianShortlistStepGraph(MarianGrowingStepGraph):
+    """Step contract 2 with a vocabulary shortlist (``docs/bundle.md``): the output projection over the
+    ids of ``vocab_ids`` only, returned as logits ``[R,K]`` (the host normalizes each sentence's rows
+    over its own candidates, ``runtime/shortlist.py``)."""
+
+    def forward(  # type: ignore[override]
+        self,
+        input_ids: torch.Tensor,
+        position: torch.Tensor,
+        past_k: torch.Tensor,
+        past_v: torch.Tensor,
+        parents: torch.Tensor,
+        cross_k: torch.Tensor,
+        cross_v: torch.Tensor,
+        attention_mask: torch.Tensor,
+        vocab_ids: torch.Tensor,  # [K]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h, ks, vs = self.hidden(input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask)
+        rows = self.lm_head.weight.index_select(0, vocab_ids)  # [K,D]
+        bias = self.final_logits_bias.index_select(1, vocab_ids)  # [1,K]
+        return torch.matmul(h, rows.transpose(0, 1)) + bias, ks, vs
 
 
 def marian_config(
@@ -288,6 +326,7 @@ def build_step_graphs(model: Any, max_target_len: int, max_source_len: int | Non
         encoder=MarianEncoderGraph(model, positions).eval(),
         decoder_step=MarianDecoderStepGraph(model, max_target_len, positions).eval(),
         growing_step=MarianGrowingStepGraph(model, positions).eval(),
+        shortlist_step=MarianShortlistStepGraph(model, positions).eval(),
         dims=dims,
         special=special,
         max_positions=cfg.max_position_embeddings,

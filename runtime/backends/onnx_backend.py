@@ -26,6 +26,7 @@ GROWING_INPUTS = (
     "cross_v",
     "attention_mask",
 )
+SHORTLIST_INPUTS = (*GROWING_INPUTS, "vocab_ids")
 
 
 class OnnxGraphs:
@@ -42,6 +43,7 @@ class OnnxGraphs:
         threads: int = 0,
         dequantize_at_load: bool = False,
         step_contract: int = 1,
+        shortlist_path: Path | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -63,6 +65,12 @@ class OnnxGraphs:
             )
             self._step: Any = ort.InferenceSession(
                 str(step_path), options, providers=["CPUExecutionProvider"]
+            )
+            # contract 2 over a vocabulary subset, for bundles with a shortlist
+            self._shortlist: Any = (
+                None
+                if shortlist_path is None
+                else ort.InferenceSession(str(shortlist_path), options, providers=["CPUExecutionProvider"])
             )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BundleError(f"not a loadable ONNX model ({exc})") from exc
@@ -110,6 +118,33 @@ class OnnxGraphs:
             raise BundleError(f"the ONNX decoder failed at position {int(position[0])}: {first}") from exc
         return lp, pk, pv
 
+    @property
+    def has_shortlist_step(self) -> bool:
+        return self._shortlist is not None
+
+    def decode_shortlist(
+        self,
+        input_ids: I64,
+        position: I64,
+        past_k: F32,
+        past_v: F32,
+        parents: I64,
+        cross_k: F32,
+        cross_v: F32,
+        attention_mask: I64,
+        vocab_ids: I64,
+    ) -> tuple[F32, F32, F32]:
+        """``decode_grow`` with the output projection over ``vocab_ids`` only: (logits [R,K], present)."""
+        args = (input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask, vocab_ids)
+        try:
+            logits, pk, pv = self._shortlist.run(
+                None, dict(zip(SHORTLIST_INPUTS, args, strict=True)), self._quiet
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BundleError(f"the ONNX decoder failed at position {int(position[0])}: {first}") from exc
+        return logits, pk, pv
+
 
 def check_last_position(graphs: OnnxGraphs, manifest: Manifest, where: str) -> None:
     """A contract-2 graph has no cache of fixed size to hold the manifest's ``max_target_len`` against:
@@ -147,6 +182,11 @@ def open_graphs(bundle: Bundle) -> OnnxGraphs:
         bundle.file(section.decode_step),
         dequantize_at_load=section.dequantize_at_load,
         step_contract=section.step_contract,
+        shortlist_path=(
+            bundle.file(section.decode_shortlist)
+            if section.decode_shortlist is not None and section.step_contract == 2
+            else None
+        ),
     )
     # a manifest whose sizes or limits these graphs contradict is refused before anything runs
     check_graph_shapes(
@@ -155,6 +195,7 @@ def open_graphs(bundle: Bundle) -> OnnxGraphs:
         encode=onnx_shapes(graphs._encode),
         step=onnx_shapes(graphs._step),
         step_contract=section.step_contract,
+        shortlist=None if graphs._shortlist is None else onnx_shapes(graphs._shortlist),
     )
     if section.step_contract == 2:
         check_last_position(graphs, bundle.manifest, str(bundle.path))
