@@ -106,7 +106,10 @@ def _validate_options(options: ExportOptions) -> None:
             raise ExportError(f"{name.replace('_', '-')} must be at least 1")
     if (options.shortlist_src is None) != (options.shortlist_tgt is None):
         raise ExportError("a shortlist needs both --shortlist-src and --shortlist-tgt")
-    for flag, name in (("--shortlist-src", options.shortlist_src), ("--shortlist-tgt", options.shortlist_tgt)):
+    for flag, name in (
+        ("--shortlist-src", options.shortlist_src),
+        ("--shortlist-tgt", options.shortlist_tgt),
+    ):
         if name is not None and not Path(name).is_file():
             raise ExportError(f"{flag} {name}: file not found")
     if options.shortlist_frequent < 0 or options.shortlist_per_token < 0:

@@ -21,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pocketmt.runtime.shortlist import SHORTLIST_FILE, write_shortlist
+from pocketmt.runtime.shortlist import DEFAULT_FREQUENT, DEFAULT_PER_TOKEN, SHORTLIST_FILE, write_shortlist
 
-DEFAULT_FREQUENT = 256
-DEFAULT_PER_TOKEN = 48
 CHUNK = 4096  # sentence pairs counted at a time: bounds memory on any corpus size
 
 

@@ -27,6 +27,9 @@ from pocketmt.runtime.errors import BundleError
 from pocketmt.runtime.step import F32, I64, StepModel
 
 SHORTLIST_FILE = "shortlist.safetensors"
+# what ``pocketmt export --shortlist-src`` keeps by default: the frequent set, and targets per source token
+DEFAULT_FREQUENT = 256
+DEFAULT_PER_TOKEN = 48
 _KEYS = {"frequent", "offsets", "targets"}
 NEG_INF = np.float32(-np.inf)
 

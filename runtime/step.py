@@ -230,7 +230,15 @@ class GrowingStepModel(_Sizes):
         pos = np.asarray([self.position], dtype=np.int64)
         began = time.perf_counter()
         logits, self._past_k, self._past_v = self.graphs.decode_shortlist(  # type: ignore[attr-defined]
-            ids, pos, self._past_k, self._past_v, self._parents, self._cross_k, self._cross_v, self._mask, vocab_ids
+            ids,
+            pos,
+            self._past_k,
+            self._past_v,
+            self._parents,
+            self._cross_k,
+            self._cross_v,
+            self._mask,
+            vocab_ids,
         )
         self.step_seconds += time.perf_counter() - began
         self.steps += 1

@@ -97,6 +97,7 @@ class BenchConfig:
     against: str | None = None
     checkpoint: Path | None = None
     warmup: int = 1  # untimed calls per engine before the timed ones
+    shortlist: bool = True  # the bundle's vocabulary shortlist, where it has one
 
 
 @dataclass
@@ -243,7 +244,9 @@ class FirstStepClock:
         return getattr(self._model, name)
 
 
-def open_translator(bundle: Bundle, backend: str, threads: int) -> tuple[Translator, str]:
+def open_translator(
+    bundle: Bundle, backend: str, threads: int, shortlist: bool = True
+) -> tuple[Translator, str]:
     """The bundle's translator on ``backend``, and how many threads it computes with.
 
     The backend registry opens graphs with the libraries' default thread counts, so ONNX Runtime's
@@ -264,10 +267,15 @@ def open_translator(bundle: Bundle, backend: str, threads: int) -> tuple[Transla
             threads=threads,
             dequantize_at_load=section.dequantize_at_load,
             step_contract=section.step_contract,
+            shortlist_path=(
+                bundle.file(section.decode_shortlist)
+                if shortlist and section.decode_shortlist is not None and section.step_contract == 2
+                else None
+            ),
         )
-        translator = Translator(bundle, "onnx", graphs=graphs, check_integrity=False)
+        translator = Translator(bundle, "onnx", graphs=graphs, check_integrity=False, shortlist=shortlist)
         return translator, f"ONNX Runtime intra_op_num_threads={threads}"
-    translator = Translator(bundle, backend)
+    translator = Translator(bundle, backend, shortlist=shortlist)
     if backend == "executorch":
         from executorch.extension.pybindings import _C
 
@@ -282,7 +290,9 @@ def open_translator(bundle: Bundle, backend: str, threads: int) -> tuple[Transla
 class PocketEngine:
     name = "pocketmt"
 
-    def __init__(self, bundle_path: Path, backend: str | None, threads: int, beam: int | None) -> None:
+    def __init__(
+        self, bundle_path: Path, backend: str | None, threads: int, beam: int | None, shortlist: bool = True
+    ) -> None:
         bundle = Bundle.open(bundle_path)
         self.backend = bundle.resolve_backend(backend)
         began = time.perf_counter()
@@ -290,7 +300,15 @@ class PocketEngine:
             importlib.import_module(module)
         self.import_s = time.perf_counter() - began
         began = time.perf_counter()
-        self.translator, self.threads_note = open_translator(bundle, self.backend, threads)
+        self.translator, self.threads_note = open_translator(bundle, self.backend, threads, shortlist)
+        entry = bundle.manifest.raw.get("shortlist")
+        self.shortlist_note = (
+            "none in the bundle"
+            if entry is None
+            else "off (--no-shortlist)"
+            if self.translator.shortlist is None
+            else f"on ({entry['frequent']} frequent + {entry['per_token']} per source token)"
+        )
         self.load_s = time.perf_counter() - began
         self.options = TranslateOptions(beam_size=beam)
         self.search: SearchConfig = self.translator.search_config(self.options)  # checks the beam
@@ -606,7 +624,7 @@ def run_bench(cfg: BenchConfig, notice: Callable[[str], None] | None = None) -> 
     machine = describe_machine()
 
     rss_before = rss_mb()
-    pocket = PocketEngine(cfg.bundle, cfg.backend, threads, cfg.beam)
+    pocket = PocketEngine(cfg.bundle, cfg.backend, threads, cfg.beam, cfg.shortlist)
     # warm up on the longest sentences: the first calls allocate, and the longest input reaches the
     # largest working set, so the peak below is the bundle's peak over the run
     longest = sorted(sources, key=len, reverse=True)[: max(cfg.warmup, 0)]
@@ -620,6 +638,7 @@ def run_bench(cfg: BenchConfig, notice: Callable[[str], None] | None = None) -> 
                 "engine": "pocketmt",
                 "backend": pocket.backend,
                 "threads": pocket.threads_note,
+                "shortlist": pocket.shortlist_note,
                 "import_s": round(pocket.import_s, 3),
                 "time_to_first_token": FIRST_STEP_NOTE,
             },
@@ -765,7 +784,7 @@ def summary(result: dict[str, Any]) -> str:
         row("BLEU", [_fmt(e["bleu"], ".2f") for e in engines.values()])
     lines.append("")
     pocket = engines["pocketmt"]
-    lines.append(f"pocketmt: {pocket['backend']}, {pocket['threads']}")
+    lines.append(f"pocketmt: {pocket['backend']}, {pocket['threads']}; shortlist: {pocket['shortlist']}")
     if "ratio_pocketmt_over_ctranslate2" in result:
         ratio = result["ratio_pocketmt_over_ctranslate2"]
         theirs = engines["ctranslate2"]

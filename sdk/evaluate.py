@@ -65,11 +65,12 @@ def open_ensemble(targets: Sequence[str | Path]) -> Translator:
     return translator
 
 
-def open_translator(target: str | Path, backend: str | None) -> Translator:
-    """A bundle folder runs on its backend; a Hugging Face checkpoint folder runs eagerly in PyTorch."""
+def open_translator(target: str | Path, backend: str | None, shortlist: bool = True) -> Translator:
+    """A bundle folder runs on its backend (with its vocabulary shortlist unless ``shortlist`` is
+    False); a Hugging Face checkpoint folder runs eagerly in PyTorch."""
     path = Path(target)
     if (path / "manifest.json").is_file() or not (path / "config.json").is_file():
-        return Translator(path, backend)
+        return Translator(path, backend, shortlist=shortlist)
     from pocketmt.export.pipeline import eager_translator
 
     return eager_translator(path)

@@ -160,7 +160,9 @@ class MarianGrowingStepGraph(_MarianDecoder):
         cross_v: torch.Tensor,
         attention_mask: torch.Tensor,  # [B,S]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h, ks, vs = self.hidden(input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask)
+        h, ks, vs = self.hidden(
+            input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask
+        )
         logits = self.lm_head(h) + self.final_logits_bias
         return torch.log_softmax(logits, dim=-1), ks, vs
 
@@ -225,7 +227,9 @@ class MarianShortlistStepGraph(MarianGrowingStepGraph):
         attention_mask: torch.Tensor,
         vocab_ids: torch.Tensor,  # [K]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h, ks, vs = self.hidden(input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask)
+        h, ks, vs = self.hidden(
+            input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask
+        )
         rows = self.lm_head.weight.index_select(0, vocab_ids)  # [K,D]
         bias = self.final_logits_bias.index_select(1, vocab_ids)  # [1,K]
         return torch.matmul(h, rows.transpose(0, 1)) + bias, ks, vs

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketmt.commands.console import say
+from pocketmt.commands.translate import add_shortlist_switch
 from pocketmt.runtime.backends.registry import BACKEND_NAMES
 from pocketmt.runtime.errors import InputError
 
@@ -44,6 +45,7 @@ def add_parsers(sub: Any) -> None:
         help="also time CTranslate2 int8 on --checkpoint, alternating call by call",
     )
     p.add_argument("--checkpoint", help="the Hugging Face Marian folder the bundle was exported from")
+    add_shortlist_switch(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--output", help="also write the JSON result to this file")
     p.set_defaults(func=run)
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         against=args.against,
         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        shortlist=not args.no_shortlist,
     )
     out = Path(args.output) if args.output else None
     if out is not None and (out.is_dir() or not out.parent.is_dir()):

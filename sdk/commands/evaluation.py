@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pocketmt.commands.translate import add_shortlist_switch
 from pocketmt.runtime.backends.registry import BACKEND_NAMES
 from pocketmt.runtime.errors import InputError
 from pocketmt.runtime.translator import DEFAULT_BATCH_SIZE
@@ -54,6 +55,7 @@ def add_parsers(sub: Any) -> None:
         help=f"sentences decoded together (1 = one at a time; default {DEFAULT_BATCH_SIZE}); "
         "an ensemble decodes one at a time",
     )
+    add_shortlist_switch(p)
     p.set_defaults(func=run_eval)
 
 
@@ -114,7 +116,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if len(args.bundle) > 1:
         translator = open_ensemble(args.bundle)
     else:
-        translator = open_translator(args.bundle[0], args.backend)
+        translator = open_translator(args.bundle[0], args.backend, shortlist=not args.no_shortlist)
     terms = None
     if args.terms:
         model = translator.manifest.model

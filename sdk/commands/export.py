@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from pocketmt.commands.console import human_bytes, say
+from pocketmt.runtime.shortlist import DEFAULT_FREQUENT, DEFAULT_PER_TOKEN
 
 
 def add_parsers(sub: Any) -> None:
@@ -23,7 +24,8 @@ def add_parsers(sub: Any) -> None:
         "--weights",
         choices=["fp32", "fp16", "int8"],
         default="fp32",
-        help="stored weights: fp32, fp16, or int8 per channel (weight-only, computed in fp32; default fp32)",
+        help="stored weights: fp32, fp16, or int8 per channel (ONNX computes int8 x int8 unless "
+        "--lowbit-compute fp32; default fp32)",
     )
     p.add_argument(
         "--parity-src",
@@ -35,7 +37,27 @@ def add_parsers(sub: Any) -> None:
         dest="lowbit_compute",
         choices=["int8", "fp32"],
         default="int8",
-        help="int4/ternary linears: int8 activations (fast kernels, default) or fp32 (closest to eager)",
+        help="quantized linears: int8 activations (fast kernels, default) or fp32 (closest to eager)",
+    )
+    p.add_argument(
+        "--shortlist-src",
+        dest="shortlist_src",
+        help="parallel text (source side) to build a vocabulary shortlist from (with --shortlist-tgt)",
+    )
+    p.add_argument("--shortlist-tgt", dest="shortlist_tgt", help="the target side of --shortlist-src")
+    p.add_argument(
+        "--shortlist-frequent",
+        dest="shortlist_frequent",
+        type=int,
+        default=DEFAULT_FREQUENT,
+        help=f"target tokens always allowed: the most frequent (default {DEFAULT_FREQUENT})",
+    )
+    p.add_argument(
+        "--shortlist-per-token",
+        dest="shortlist_per_token",
+        type=int,
+        default=DEFAULT_PER_TOKEN,
+        help=f"target tokens allowed per source token (default {DEFAULT_PER_TOKEN})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress messages")
     p.set_defaults(func=run)
@@ -53,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         weights=args.weights,
         parity_src=args.parity_src,
         lowbit_compute=args.lowbit_compute,
+        shortlist_src=args.shortlist_src,
+        shortlist_tgt=args.shortlist_tgt,
+        shortlist_frequent=args.shortlist_frequent,
+        shortlist_per_token=args.shortlist_per_token,
     )
     report = export_bundle(args.model, args.output, options, progress=None if args.quiet else say)
     print(f"bundle written: {report.bundle}")

@@ -47,7 +47,18 @@ def add_parsers(sub: Any) -> None:
         help=f"sentences decoded together (1 = one at a time; default {DEFAULT_BATCH_SIZE} for TEXT arguments; "
         "stdin streams line by line unless --batch is given)",
     )
+    add_shortlist_switch(p)
     p.set_defaults(func=run)
+
+
+def add_shortlist_switch(p: Any) -> None:
+    """``--no-shortlist``, for every command that translates with a bundle."""
+    p.add_argument(
+        "--no-shortlist",
+        dest="no_shortlist",
+        action="store_true",
+        help="score the whole vocabulary even if the bundle has a vocabulary shortlist",
+    )
 
 
 def read_stdin_lines(stream: Any) -> Iterator[str]:
@@ -89,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch is not None and args.batch < 1:
         raise InputError(f"--batch must be 1 or more, not {args.batch}")
     bundle = args.bundle if args.bundle is not None else default_bundle(args.pair)
-    translator = Translator(bundle, backend=args.backend)
+    translator = Translator(bundle, backend=args.backend, shortlist=not args.no_shortlist)
     options = TranslateOptions(beam_size=args.beam, max_new_tokens=args.max_new_tokens)
     translator.search_config(options)  # reject bad options before any work
     glossary = None
