@@ -117,6 +117,12 @@ public final class Manifest {
         }
         Map<String, FileEntry> files = parseFiles(f, f.object(root, "files"));
         Map<String, JSONObject> graphs = parseGraphs(f, f.object(root, "graphs"));
+        // a vocabulary shortlist changes every step's scores (docs/decoding.md, section 12): an engine
+        // that ignored it would translate differently from the Python runtime, so it refuses the bundle
+        if (root.has("shortlist")) {
+            throw f.bad("shortlist", "this engine does not apply a vocabulary shortlist yet; "
+                    + "export the bundle without --shortlist-src");
+        }
         Manifest manifest = new Manifest(schema, model, tokens, limits, decoding, tokenizer, files, graphs);
         manifest.checkConsistent(f, root);
         return manifest;

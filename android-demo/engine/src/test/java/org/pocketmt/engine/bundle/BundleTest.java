@@ -133,6 +133,16 @@ class BundleTest {
     }
 
     @Test
+    void refusesABundleWithAVocabularyShortlist() throws Exception {
+        JSONObject m = readManifest().put("schema_version", 2);
+        m.put("shortlist", new JSONObject().put("file", "shortlist.safetensors").put("frequent", 256)
+                .put("per_token", 48));
+        writeManifest(m);
+        assertTrue(refused(BadManifestException.class, () -> Bundle.open(dir)).getMessage()
+                .contains("does not apply a vocabulary shortlist"));
+    }
+
+    @Test
     void refusesANewerSchemaEvenIfTheRestIsInvalid() throws Exception {
         writeManifest(new JSONObject().put("schema_version", Manifest.SCHEMA_VERSION + 1));
         assertTrue(refused(NewerSchemaException.class, () -> Bundle.open(dir)).getMessage()
