@@ -35,7 +35,6 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
         "onnx",
         "onnxscript",
         "transformers",
-        "safetensors",
         "matplotlib",
         "tqdm",
     ),
