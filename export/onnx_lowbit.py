@@ -324,6 +324,37 @@ def _packed_uses(
     return packed.nbytes + half.nbytes
 
 
+def _fold_biases(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """``Add(MatMulNBits(x), bias)`` -> ``MatMulNBits(x, ..., bias)``: the kernel adds the bias itself
+    (the same float32 additions), one node less per linear, where the product has no other use and
+    the bias is a ``[N]`` fp32 initializer."""
+    inits = {i.name: i for i in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    uses: dict[str, int] = {}
+    for node in nodes:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    made = {n.output[0]: n for n in nodes if n.op_type == "MatMulNBits" and len(n.input) == 3}
+    folded: set[int] = set()
+    for node in nodes:
+        if node.op_type != "Add" or len(node.input) != 2:
+            continue
+        for product, bias in (node.input, tuple(reversed(node.input))):
+            mm = made.get(product)
+            init = inits.get(bias)
+            if mm is None or init is None or uses.get(product) != 1 or product in outputs:
+                continue
+            n = next(int(a.i) for a in mm.attribute if a.name == "N")
+            if init.data_type != onnx.TensorProto.FLOAT or list(init.dims) != [n]:
+                continue
+            mm.input.extend(["", "", bias])  # zero points and g_idx absent, then the bias
+            mm.output[0] = node.output[0]
+            folded.add(id(node))
+            del made[product]
+            break
+    return [n for n in nodes if id(n) not in folded]
+
+
 def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 4) -> LowbitStats:
     """Rewrite ``path`` in place; see the module docstring."""
     by_t: dict[str, tuple[str, QTensor]] = {}
@@ -385,6 +416,7 @@ def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 
     nodes = list(head)
     for node in graph.node:
         nodes.extend(replaced.get(id(node), [node]))
+    nodes = _fold_biases(nodes, graph)
     del graph.node[:]
     graph.node.extend(nodes)
     if not any(o.domain == MS_DOMAIN for o in model.opset_import):

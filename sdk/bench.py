@@ -245,7 +245,7 @@ class FirstStepClock:
 
 
 def open_translator(
-    bundle: Bundle, backend: str, threads: int, shortlist: bool = True
+    bundle: Bundle, backend: str, threads: int, shortlist: bool = True, spin: bool = True
 ) -> tuple[Translator, str]:
     """The bundle's translator on ``backend``, and how many threads it computes with.
 
@@ -265,6 +265,7 @@ def open_translator(
             bundle.file(section.encode),
             bundle.file(section.decode_step),
             threads=threads,
+            spin=spin,
             dequantize_at_load=section.dequantize_at_load,
             step_contract=section.step_contract,
             shortlist_path=(
@@ -274,7 +275,9 @@ def open_translator(
             ),
         )
         translator = Translator(bundle, "onnx", graphs=graphs, check_integrity=False, shortlist=shortlist)
-        return translator, f"ONNX Runtime intra_op_num_threads={threads}"
+        return translator, f"ONNX Runtime intra_op_num_threads={threads}" + (
+            "" if spin else ", allow_spinning=0"
+        )
     translator = Translator(bundle, backend, shortlist=shortlist)
     if backend == "executorch":
         from executorch.extension.pybindings import _C
@@ -291,7 +294,13 @@ class PocketEngine:
     name = "pocketmt"
 
     def __init__(
-        self, bundle_path: Path, backend: str | None, threads: int, beam: int | None, shortlist: bool = True
+        self,
+        bundle_path: Path,
+        backend: str | None,
+        threads: int,
+        beam: int | None,
+        shortlist: bool = True,
+        spin: bool = True,
     ) -> None:
         bundle = Bundle.open(bundle_path)
         self.backend = bundle.resolve_backend(backend)
@@ -300,7 +309,7 @@ class PocketEngine:
             importlib.import_module(module)
         self.import_s = time.perf_counter() - began
         began = time.perf_counter()
-        self.translator, self.threads_note = open_translator(bundle, self.backend, threads, shortlist)
+        self.translator, self.threads_note = open_translator(bundle, self.backend, threads, shortlist, spin)
         entry = bundle.manifest.raw.get("shortlist")
         self.shortlist_note = (
             "none in the bundle"
@@ -338,6 +347,9 @@ class PocketEngine:
 
 
 def require_ctranslate2() -> Any:
+    # its OpenMP pool yields between calls instead of spinning on the cores pocketmt runs on next
+    # (read when the library loads; a value the caller set is kept)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import ctranslate2
     except ImportError as exc:
@@ -624,7 +636,10 @@ def run_bench(cfg: BenchConfig, notice: Callable[[str], None] | None = None) -> 
     machine = describe_machine()
 
     rss_before = rss_mb()
-    pocket = PocketEngine(cfg.bundle, cfg.backend, threads, cfg.beam, cfg.shortlist)
+    # two engines in one process take turns: with more than one thread, ONNX Runtime's pool must not
+    # spin between calls on the cores the other engine is about to use
+    spin = not (cfg.against and threads > 1)
+    pocket = PocketEngine(cfg.bundle, cfg.backend, threads, cfg.beam, cfg.shortlist, spin)
     # warm up on the longest sentences: the first calls allocate, and the longest input reaches the
     # largest working set, so the peak below is the bundle's peak over the run
     longest = sorted(sources, key=len, reverse=True)[: max(cfg.warmup, 0)]
