@@ -153,6 +153,8 @@ def _nbits_matmul(
     """``x @ W.T`` as ``MatMulNBits`` on packed codes ``[N, blocks, block*bits/8]`` and fp16 scales
     ``[N, groups]`` (``shape``: N, K, groups, bits, block), the scales cast to fp32 once at load."""
     n, k, groups, bits, block = shape
+    if bits == 2 and accuracy_level == 1:
+        packed, bits = _two_as_four_bits(packed, prefix, (n, k // block, block), inits, nodes), 4
     nodes.append(helper.make_node("Cast", [half], [f"{prefix}__s32"], to=onnx.TensorProto.FLOAT))
     scales = f"{prefix}__s32"
     if groups != k // block:  # one scale per row: repeat it for every block of the row
@@ -175,6 +177,42 @@ def _nbits_matmul(
             name=node_name,
         )
     )
+
+
+def _two_as_four_bits(
+    packed: str,
+    prefix: str,
+    shape: tuple[int, int, int],
+    inits: list[onnx.TensorProto],
+    nodes: list[onnx.NodeProto],
+) -> str:
+    """2-bit codes ``[N, blocks, block/4]`` repacked as 4-bit ``[N, blocks, block/2]`` by constant nodes,
+    which ONNX Runtime folds once when the session loads. MatMulNBits has no fp32-activation kernel for
+    2 bits (it dequantizes the whole weight at every call, about 20x slower than its 4-bit kernel); the
+    file keeps 2 bits per weight, memory holds 4."""
+    n, blocks, block = shape
+    c = lambda suffix: f"{prefix}__r{suffix}"  # noqa: E731
+    inits += [
+        numpy_helper.from_array(np.asarray([0, 2, 4, 6], np.uint8).reshape(1, 1, 1, 4), c("shift2")),
+        numpy_helper.from_array(np.asarray(3, np.uint8), c("mask2")),
+        # a code c is stored as c + 2 in 2 bits and as c + 8 in 4 bits
+        numpy_helper.from_array(np.asarray(6, np.int32), c("offset")),
+        numpy_helper.from_array(np.asarray([n, blocks, block // 2, 2], np.int64), c("pairs")),
+        numpy_helper.from_array(np.asarray([1, 16], np.int32).reshape(1, 1, 1, 2), c("weight")),
+        numpy_helper.from_array(np.asarray([-1], np.int64), c("last")),
+    ]
+    nodes += [
+        helper.make_node("Unsqueeze", [packed, c("last")], [c("p4")]),
+        helper.make_node("BitShift", [c("p4"), c("shift2")], [c("shifted")], direction="RIGHT"),
+        helper.make_node("BitwiseAnd", [c("shifted"), c("mask2")], [c("lanes")]),  # [N,blocks,block/4,4]
+        helper.make_node("Cast", [c("lanes")], [c("lanes32")], to=onnx.TensorProto.INT32),
+        helper.make_node("Add", [c("lanes32"), c("offset")], [c("u4")]),
+        helper.make_node("Reshape", [c("u4"), c("pairs")], [c("pair")]),  # [N,blocks,block/2,2]
+        helper.make_node("Mul", [c("pair"), c("weight")], [c("placed")]),  # first code in the low bits
+        helper.make_node("ReduceSum", [c("placed"), c("last")], [c("sum")], keepdims=0),
+        helper.make_node("Cast", [c("sum")], [c("packed4")], to=onnx.TensorProto.UINT8),
+    ]
+    return c("packed4")
 
 
 def _packed_table(name: str, q: QTensor, inits: list[onnx.TensorProto], nodes: list[onnx.NodeProto]) -> int:

@@ -77,3 +77,27 @@ def test_int8_linear_becomes_an_8_bit_matmul_nbits_with_int8_activations(tmp_pat
     want = x[:1] @ w.T
     # int8 activations: close to the fp32 product, not equal
     assert np.allclose(y, want, rtol=0.05, atol=0.05 * np.abs(want).max())
+
+
+def test_ternary_with_fp32_activations_runs_the_4_bit_kernel_on_2_bit_storage(tmp_path: Path) -> None:
+    """ONNX Runtime's 2-bit MatMulNBits has no fp32-activation kernel (it dequantizes the whole weight
+    at every call): with ``accuracy_level=1`` the file keeps 2 bits per weight and constant nodes,
+    folded at load, repack them for the 4-bit kernel, which gives the fp32 product of the codes."""
+    import onnxruntime as ort
+
+    w = torch.randn(64, 96, generator=torch.Generator().manual_seed(4))
+    q = QTensor(Scheme("ternary"), *quantize_tensor(w, Scheme("ternary")))
+    wd = dequantize(q.codes, q.scales).numpy()
+    path = tmp_path / "g.onnx"
+    _matmul_graph(path, np.ascontiguousarray(wd.T))
+    lower_lowbit(path, {"fc": q}, accuracy_level=1)
+    model = onnx.load(str(path))
+    (nbits,) = [n for n in model.graph.node if n.op_type == "MatMulNBits"]
+    assert {a.name: helper.get_attribute_value(a) for a in nbits.attribute}["bits"] == 4
+    stored = [
+        i for i in model.graph.initializer if i.data_type == onnx.TensorProto.UINT8 and len(i.dims) == 3
+    ]
+    assert [numpy_helper.to_array(i).size for i in stored] == [64 * 96 // 4]  # 2 bits per weight on disk
+    x = np.random.default_rng(0).standard_normal((1, 96)).astype(np.float32)
+    (y,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    assert np.allclose(y, x @ wd.T, atol=1e-4)
