@@ -40,7 +40,7 @@ done
 bench 0 int8-beam4-batch16-shortlist --bundle "$INT8" --beam 4 --batch 16 --threads 1 "${ct2[@]}"
 bench 0 int8-beam4-batch16-full --bundle "$INT8" --beam 4 --batch 16 --threads 1 "${ct2[@]}" \
   --no-shortlist
-# both cores: the two engines' pools yield between calls (bench sets it)
+# both cores: bench runs one engine after the other (their pools would fight over the cores)
 bench 0,1 int8-beam4-2cores-shortlist --bundle "$INT8" --beam 4 --threads 2 "${ct2[@]}"
 bench 0,1 int8-beam4-batch16-2cores-shortlist --bundle "$INT8" --beam 4 --batch 16 --threads 2 "${ct2[@]}"
 # ExecuTorch against ONNX Runtime on the same bundle (ExecuTorch's pool keeps the library's own size)

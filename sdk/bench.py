@@ -245,7 +245,7 @@ class FirstStepClock:
 
 
 def open_translator(
-    bundle: Bundle, backend: str, threads: int, shortlist: bool = True, spin: bool = True
+    bundle: Bundle, backend: str, threads: int, shortlist: bool = True
 ) -> tuple[Translator, str]:
     """The bundle's translator on ``backend``, and how many threads it computes with.
 
@@ -265,7 +265,6 @@ def open_translator(
             bundle.file(section.encode),
             bundle.file(section.decode_step),
             threads=threads,
-            spin=spin,
             dequantize_at_load=section.dequantize_at_load,
             step_contract=section.step_contract,
             shortlist_path=(
@@ -275,9 +274,7 @@ def open_translator(
             ),
         )
         translator = Translator(bundle, "onnx", graphs=graphs, check_integrity=False, shortlist=shortlist)
-        return translator, f"ONNX Runtime intra_op_num_threads={threads}" + (
-            "" if spin else ", allow_spinning=0"
-        )
+        return translator, f"ONNX Runtime intra_op_num_threads={threads}"
     translator = Translator(bundle, backend, shortlist=shortlist)
     if backend == "executorch":
         from executorch.extension.pybindings import _C
@@ -300,7 +297,6 @@ class PocketEngine:
         threads: int,
         beam: int | None,
         shortlist: bool = True,
-        spin: bool = True,
     ) -> None:
         bundle = Bundle.open(bundle_path)
         self.backend = bundle.resolve_backend(backend)
@@ -309,7 +305,7 @@ class PocketEngine:
             importlib.import_module(module)
         self.import_s = time.perf_counter() - began
         began = time.perf_counter()
-        self.translator, self.threads_note = open_translator(bundle, self.backend, threads, shortlist, spin)
+        self.translator, self.threads_note = open_translator(bundle, self.backend, threads, shortlist)
         entry = bundle.manifest.raw.get("shortlist")
         self.shortlist_note = (
             "none in the bundle"
@@ -347,9 +343,6 @@ class PocketEngine:
 
 
 def require_ctranslate2() -> Any:
-    # its OpenMP pool yields between calls instead of spinning on the cores pocketmt runs on next
-    # (read when the library loads; a value the caller set is kept)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import ctranslate2
     except ImportError as exc:
@@ -636,10 +629,7 @@ def run_bench(cfg: BenchConfig, notice: Callable[[str], None] | None = None) -> 
     machine = describe_machine()
 
     rss_before = rss_mb()
-    # two engines in one process take turns: with more than one thread, ONNX Runtime's pool must not
-    # spin between calls on the cores the other engine is about to use
-    spin = not (cfg.against and threads > 1)
-    pocket = PocketEngine(cfg.bundle, cfg.backend, threads, cfg.beam, cfg.shortlist, spin)
+    pocket = PocketEngine(cfg.bundle, cfg.backend, threads, cfg.beam, cfg.shortlist)
     # warm up on the longest sentences: the first calls allocate, and the longest input reaches the
     # largest working set, so the peak below is the bundle's peak over the run
     longest = sorted(sources, key=len, reverse=True)[: max(cfg.warmup, 0)]
@@ -691,12 +681,28 @@ def run_bench(cfg: BenchConfig, notice: Callable[[str], None] | None = None) -> 
         engines.append(ct2)
 
     chunks = [sources[i : i + cfg.batch] for i in range(0, len(sources), cfg.batch)]
+    # one thread: the engines alternate call by call, so a load change hits both alike. More threads:
+    # one engine runs all its calls, then the other, because each library's pool keeps its threads
+    # spinning for a while after a call, on the cores the other engine would be using next
+    sequential = threads > 1 and len(engines) > 1
     with _progress(len(chunks) * len(engines)) as bar:
-        for number, chunk in enumerate(chunks):
-            order = engines if number % 2 == 0 else engines[::-1]
-            for engine in order:
-                runs[engine.name].calls.append(engine.run(chunk))
-                bar.update(1)
+        if sequential:
+            for engine in engines:
+                for chunk in chunks:
+                    runs[engine.name].calls.append(engine.run(chunk))
+                    bar.update(1)
+        else:
+            for number, chunk in enumerate(chunks):
+                order = engines if number % 2 == 0 else engines[::-1]
+                for engine in order:
+                    runs[engine.name].calls.append(engine.run(chunk))
+                    bar.update(1)
+    if sequential:
+        result_order = "one engine after the other (more than one thread: the pools would fight)"
+    elif len(engines) > 1:
+        result_order = "alternating call by call, the engine that goes first swapping every call"
+    else:
+        result_order = "one engine"
     process_peak = peak_rss_mb()
     if cfg.against is None:
         runs[pocket.name].peak_rss_mb = process_peak
@@ -717,9 +723,7 @@ def run_bench(cfg: BenchConfig, notice: Callable[[str], None] | None = None) -> 
         "batch": cfg.batch,
         "threads": threads,
         "warmup_calls": len(longest),
-        "order": "alternating call by call, the engine that goes first swapping every call"
-        if len(engines) > 1
-        else "one engine",
+        "order": result_order,
         "machine": machine,
         "engines": {name: _engine_json(run, unit, len(sources), references) for name, run in runs.items()},
         "process_peak_rss_mb": round(process_peak, 1),

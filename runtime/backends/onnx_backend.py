@@ -44,7 +44,6 @@ class OnnxGraphs:
         dequantize_at_load: bool = False,
         step_contract: int = 1,
         shortlist_path: Path | None = None,
-        spin: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -60,8 +59,6 @@ class OnnxGraphs:
             options.add_session_config_entry("session.disable_quant_qdq", "1")
         if threads:
             options.intra_op_num_threads = threads
-        if not spin:  # the pool's threads sleep between runs (another engine in the process needs the cores)
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._encode: Any = ort.InferenceSession(
                 str(encoder_path), options, providers=["CPUExecutionProvider"]
