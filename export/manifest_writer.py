@@ -155,9 +155,14 @@ def _quantization(ckpt: Any, graph_entries: dict[str, dict[str, Any]]) -> dict[s
     onnx = graph_entries.get("onnx", {})
     if total and onnx:
         nbits = onnx.get("matmul_nbits", {"weights": 0, "bytes": 0})
-        other = total - nbits["weights"]  # int8 linears: DequantizeLinear, fp32 scale per row
+        other = total - nbits["weights"]
+        # int8 linears are MatMulNBits too with int8 activations; with fp32 ones, DequantizeLinear with
+        # an fp32 scale per row
+        int8_lowered = nbits.get("accuracy_level", 1) != 1
         other_bits = sum(
-            t["shape"][0] * (8 * t["shape"][1] + 32) for t in linear.values() if t["kind"] == "int8"
+            t["shape"][0] * (8 * t["shape"][1] + 32)
+            for t in linear.values()
+            if t["kind"] == "int8" and not int8_lowered
         )
         bits["onnx"] = round((8 * nbits["bytes"] + other_bits) / (nbits["weights"] + other), 4)
     pte = graph_entries.get("executorch", {})
