@@ -19,6 +19,7 @@ Two layers:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -200,21 +201,7 @@ class GrowingStepModel(_Sizes):
         self._mask = self._mask[idx]
 
     def step(self, tokens: list[int]) -> F32:
-        if self.position >= self.max_target_len:
-            raise RuntimeError("decoder cache is full")
-        if len(tokens) != len(self._parents):
-            raise ValueError(f"{len(tokens)} tokens for {len(self._parents)} rows")
-        ids = np.asarray(tokens, dtype=np.int64).reshape(-1, 1)
-        pos = np.asarray([self.position], dtype=np.int64)
-        began = time.perf_counter()
-        log_probs, self._past_k, self._past_v = self.graphs.decode_grow(
-            ids, pos, self._past_k, self._past_v, self._parents, self._cross_k, self._cross_v, self._mask
-        )
-        self.step_seconds += time.perf_counter() - began
-        self.steps += 1
-        self._parents = np.arange(len(tokens), dtype=np.int64)
-        self.position += 1
-        return log_probs
+        return self._advance(tokens, self.graphs.decode_grow)
 
     def step_restricted(self, tokens: list[int], vocab_ids: I64) -> F32:
         """``step`` for the ids ``vocab_ids`` only, ``[R, K]``, equal to the log-probs up to a constant
@@ -222,6 +209,10 @@ class GrowingStepModel(_Sizes):
         else the full step's columns."""
         if not getattr(self.graphs, "has_shortlist_step", False):
             return np.asarray(self.step(tokens)[:, vocab_ids], dtype=np.float32)
+        return self._advance(tokens, self.graphs.decode_shortlist, vocab_ids)  # type: ignore[attr-defined]
+
+    def _advance(self, tokens: list[int], call: Callable[..., tuple[F32, F32, F32]], *extra: I64) -> F32:
+        """One step through ``call`` (a contract-2 entry point): its scores; the cache moves on."""
         if self.position >= self.max_target_len:
             raise RuntimeError("decoder cache is full")
         if len(tokens) != len(self._parents):
@@ -229,7 +220,7 @@ class GrowingStepModel(_Sizes):
         ids = np.asarray(tokens, dtype=np.int64).reshape(-1, 1)
         pos = np.asarray([self.position], dtype=np.int64)
         began = time.perf_counter()
-        logits, self._past_k, self._past_v = self.graphs.decode_shortlist(  # type: ignore[attr-defined]
+        scores, self._past_k, self._past_v = call(
             ids,
             pos,
             self._past_k,
@@ -238,13 +229,13 @@ class GrowingStepModel(_Sizes):
             self._cross_k,
             self._cross_v,
             self._mask,
-            vocab_ids,
+            *extra,
         )
         self.step_seconds += time.perf_counter() - began
         self.steps += 1
         self._parents = np.arange(len(tokens), dtype=np.int64)
         self.position += 1
-        return np.asarray(logits, dtype=np.float32)
+        return np.asarray(scores, dtype=np.float32)
 
     def reorder(self, parents: list[int]) -> None:
         """Row ``i`` of the next step continues row ``parents[i]`` of the last one (fewer rows when

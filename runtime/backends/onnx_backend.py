@@ -111,12 +111,7 @@ class OnnxGraphs:
         attention_mask: I64,
     ) -> tuple[F32, F32, F32]:
         args = (input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask)
-        try:
-            lp, pk, pv = self._step.run(None, dict(zip(GROWING_INPUTS, args, strict=True)), self._quiet)
-        except Exception as exc:  # onnxruntime raises its own exception types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BundleError(f"the ONNX decoder failed at position {int(position[0])}: {first}") from exc
-        return lp, pk, pv
+        return self._run_step(self._step, GROWING_INPUTS, args)
 
     @property
     def has_shortlist_step(self) -> bool:
@@ -136,14 +131,18 @@ class OnnxGraphs:
     ) -> tuple[F32, F32, F32]:
         """``decode_grow`` with the output projection over ``vocab_ids`` only: (logits [R,K], present)."""
         args = (input_ids, position, past_k, past_v, parents, cross_k, cross_v, attention_mask, vocab_ids)
+        return self._run_step(self._shortlist, SHORTLIST_INPUTS, args)
+
+    def _run_step(
+        self, session: Any, names: tuple[str, ...], args: tuple[np.ndarray, ...]
+    ) -> tuple[F32, F32, F32]:
+        """One contract-2 step on ``session``; a failure is one ``BundleError`` naming the position."""
         try:
-            logits, pk, pv = self._shortlist.run(
-                None, dict(zip(SHORTLIST_INPUTS, args, strict=True)), self._quiet
-            )
+            out, pk, pv = session.run(None, dict(zip(names, args, strict=True)), self._quiet)
         except Exception as exc:  # onnxruntime raises its own exception types
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BundleError(f"the ONNX decoder failed at position {int(position[0])}: {first}") from exc
-        return logits, pk, pv
+            raise BundleError(f"the ONNX decoder failed at position {int(args[1][0])}: {first}") from exc
+        return out, pk, pv
 
 
 def check_last_position(graphs: OnnxGraphs, manifest: Manifest, where: str) -> None:
