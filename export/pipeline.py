@@ -33,7 +33,7 @@ from pocketmt.export.shortlist import (
     write_bundle_shortlist,
 )
 from pocketmt.export.signatures import GraphShapes
-from pocketmt.io.corpus import read_lines, read_parallel
+from pocketmt.io.corpus import read_lines
 from pocketmt.io.tokenizer_files import bundle_tokenizer_files
 from pocketmt.runtime import translator as runtime_translator
 from pocketmt.runtime.beam_search import SearchConfig, beam_search
@@ -216,7 +216,7 @@ def eager_translator(model: str | Path, options: ExportOptions | None = None) ->
 
 def _build_shortlist(
     staging: Path,
-    tok_names: dict[str, str],
+    tokenizer: MarianTokenizer,
     graphs: StepGraphsT,
     options: ExportOptions,
     say: Callable[[str], None],
@@ -225,23 +225,12 @@ def _build_shortlist(
     if options.shortlist_src is None or options.shortlist_tgt is None:
         return None
     say("building the vocabulary shortlist")
-    tok = MarianTokenizer(*(staging / tok_names[k] for k in ("source_spm", "target_spm", "vocab")))
-
-    def target_ids(text: str) -> list[int]:
-        return [tok.piece_to_id.get(p, tok.unk_id) for p in tok.target_pieces(text)]
-
     config = ShortlistConfig(
         options.shortlist_src, options.shortlist_tgt, options.shortlist_frequent, options.shortlist_per_token
     )
     try:
         return write_bundle_shortlist(
-            staging,
-            config,
-            lambda text: tok.encode(text, add_eos=False),
-            target_ids,
-            graphs.dims.vocab_size,
-            never={graphs.special.pad_id},
-            read_parallel=read_parallel,
+            staging, config, tokenizer, graphs.dims.vocab_size, never={graphs.special.pad_id}
         )
     except (InputError, ValueError) as exc:
         raise ExportError(f"shortlist: {exc}") from exc
@@ -279,7 +268,8 @@ def export_bundle(
         tok_names = bundle_tokenizer_files(ckpt.path)
         for name in set(tok_names.values()):
             shutil.copyfile(ckpt.path / name, staging / name)
-        shortlist_entry = _build_shortlist(staging, tok_names, graphs, options, say)
+        tokenizer = MarianTokenizer(*(staging / tok_names[k] for k in ("source_spm", "target_spm", "vocab")))
+        shortlist_entry = _build_shortlist(staging, tokenizer, graphs, options, say)
         graph_entries: dict[str, dict[str, Any]] = {}
         if "pte" in options.formats:
             say("exporting ExecuTorch program (XNNPACK)")
@@ -312,7 +302,6 @@ def export_bundle(
         if shortlist_entry is not None:
             draft["shortlist"] = shortlist_entry
         manifest = parse_manifest(draft)
-        tokenizer = MarianTokenizer(*(staging / tok_names[k] for k in ("source_spm", "target_spm", "vocab")))
         eager_graphs = EagerGraphs(graphs)
         eager = CachedStepModel(eager_graphs, manifest)
         greedy_cfg = search_config(manifest, TranslateOptions(beam_size=1))

@@ -15,13 +15,15 @@ result is deterministic for the same text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pocketmt.io.corpus import read_parallel
 from pocketmt.runtime.shortlist import DEFAULT_FREQUENT, DEFAULT_PER_TOKEN, SHORTLIST_FILE, write_shortlist
+from pocketmt.runtime.tokenizer import MarianTokenizer
 
 CHUNK = 4096  # sentence pairs counted at a time: bounds memory on any corpus size
 
@@ -32,11 +34,13 @@ class ShortlistConfig:
     tgt: str
     frequent: int = DEFAULT_FREQUENT
     per_token: int = DEFAULT_PER_TOKEN
-    max_lines: int | None = None  # the first lines only (None: all)
 
 
-def _pair_counts(pairs: Iterable[tuple[list[int], list[int]]], vocab: int) -> tuple[np.ndarray, ...]:
-    """``c(s)``, ``c(t)`` and the nonzero ``c(s, t)`` as (keys ``s * vocab + t``, counts), sorted."""
+def _pair_counts(
+    pairs: Iterable[tuple[list[int], list[int]]], vocab: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """``c(s)``, ``c(t)``, the nonzero ``c(s, t)`` as (keys ``s * vocab + t``, counts), sorted, and
+    the number of pairs."""
     c_src = np.zeros(vocab, np.int64)
     c_tgt = np.zeros(vocab, np.int64)
     keys: list[np.ndarray] = []
@@ -50,6 +54,7 @@ def _pair_counts(pairs: Iterable[tuple[list[int], list[int]]], vocab: int) -> tu
             counts.append(n)
             chunk.clear()
 
+    n = 0
     for n, (src, tgt) in enumerate(pairs, 1):
         s = np.unique(np.asarray(src, np.int64))
         t = np.unique(np.asarray(tgt, np.int64))
@@ -60,13 +65,13 @@ def _pair_counts(pairs: Iterable[tuple[list[int], list[int]]], vocab: int) -> tu
             flush()
     flush()
     if not keys:
-        return c_src, c_tgt, np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return c_src, c_tgt, np.zeros(0, np.int64), np.zeros(0, np.int64), n
     all_keys = np.concatenate(keys)
     all_counts = np.concatenate(counts)
     order = np.argsort(all_keys, kind="stable")
     all_keys, all_counts = all_keys[order], all_counts[order]
     starts = np.flatnonzero(np.r_[True, all_keys[1:] != all_keys[:-1]])
-    return c_src, c_tgt, all_keys[starts], np.add.reduceat(all_counts, starts)
+    return c_src, c_tgt, all_keys[starts], np.add.reduceat(all_counts, starts), n
 
 
 def build_shortlist(
@@ -80,15 +85,7 @@ def build_shortlist(
     ids no list holds (padding; the runtime adds EOS itself)."""
     if frequent < 0 or per_token < 0:
         raise ValueError("shortlist sizes must be 0 or more")
-    counted = 0
-
-    def counting() -> Iterable[tuple[list[int], list[int]]]:
-        nonlocal counted
-        for pair in pairs:
-            counted += 1
-            yield pair
-
-    c_src, c_tgt, keys, counts = _pair_counts(counting(), vocab)
+    c_src, c_tgt, keys, counts, counted = _pair_counts(pairs, vocab)
     banned = np.zeros(vocab, bool)
     banned[list(never)] = True
     by_freq = np.lexsort((np.arange(vocab), -c_tgt))
@@ -109,28 +106,17 @@ def build_shortlist(
     offsets = np.zeros(vocab + 1, np.int64)
     np.add.at(offsets, s_of + 1, 1)
     offsets = np.cumsum(offsets)
-    targets = np.empty(len(t_of), np.int64)
-    for s in np.unique(s_of):  # each token's list in ascending id order
-        lo, hi = offsets[s], offsets[s + 1]
-        targets[lo:hi] = np.sort(t_of[lo:hi])
+    targets = t_of[np.lexsort((t_of, s_of))]  # each token's list in ascending id order
     return top, offsets, targets, counted
 
 
 def write_bundle_shortlist(
-    folder: Path,
-    config: ShortlistConfig,
-    encode_source: Callable[[str], list[int]],
-    encode_target: Callable[[str], list[int]],
-    vocab: int,
-    never: Iterable[int],
-    read_parallel: Callable[[str, str], tuple[list[str], list[str]]],
+    folder: Path, config: ShortlistConfig, tokenizer: MarianTokenizer, vocab: int, never: Iterable[int]
 ) -> dict[str, object]:
     """Tokenize the corpus, build the lists, write ``shortlist.safetensors``; the manifest's entry."""
     sources, targets = read_parallel(config.src, config.tgt)
-    if config.max_lines is not None:
-        sources, targets = sources[: config.max_lines], targets[: config.max_lines]
     pairs = (
-        (encode_source(s), encode_target(t))
+        (tokenizer.encode(s, add_eos=False), tokenizer.encode_target(t))
         for s, t in zip(sources, targets, strict=True)
         if s.strip() and t.strip()
     )

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from pocketmt.runtime.errors import BundleError
-from pocketmt.runtime.step import F32, I64, StepModel
+from pocketmt.runtime.step import F32, I64, StepModel, decodes_batches
 
 SHORTLIST_FILE = "shortlist.safetensors"
 # what ``pocketmt export --shortlist-src`` keeps by default: the frequent set, and targets per source token
@@ -48,10 +48,6 @@ class Shortlist:
         extra = np.asarray(list(always), np.int64)
         found: I64 = np.unique(np.concatenate([self.frequent, src, extra, *lists]))
         return found
-
-    @property
-    def mean_list(self) -> float:
-        return float(len(self.targets)) / max(1, int(np.count_nonzero(np.diff(self.offsets))))
 
 
 def write_shortlist(path: Path, frequent: np.ndarray, offsets: np.ndarray, targets: np.ndarray) -> None:
@@ -145,9 +141,11 @@ class ShortlistedModel:
     def step(self, tokens: list[int]) -> F32:
         scores = restricted_scores(self.inner, tokens, self._union)
         rows = len(tokens)
-        per = rows // len(self._sets)
-        member = np.repeat(self._member, per, axis=0) if len(self._sets) > 1 else self._member
-        sub = np.where(member, scores, NEG_INF)
+        if len(self._sets) == 1:  # the union is the sentence's own candidates: nothing to mask
+            sub = scores
+        else:
+            member = np.repeat(self._member, rows // len(self._sets), axis=0)
+            sub = np.where(member, scores, NEG_INF)
         top = sub.max(axis=1, keepdims=True)
         lse = top + np.log(np.exp(sub - top).sum(axis=1, keepdims=True, dtype=np.float32))
         out = np.full((rows, self.shortlist.vocab), NEG_INF, np.float32)
@@ -175,6 +173,6 @@ def with_shortlist(model: StepModel, shortlist: Shortlist | None, eos_id: int) -
     """``model`` restricted to ``shortlist`` (itself when there is none)."""
     if shortlist is None:
         return model
-    if hasattr(model, "start_batch") and hasattr(model, "select_sentences"):
+    if decodes_batches(model):
         return ShortlistedBatchModel(model, shortlist, eos_id)
     return ShortlistedModel(model, shortlist, eos_id)

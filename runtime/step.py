@@ -243,6 +243,11 @@ class GrowingStepModel(_Sizes):
         self._parents = self._parents[np.asarray(parents, dtype=np.int64)]
 
 
+def decodes_batches(model: object) -> bool:
+    """Whether ``model`` decodes several sentences at once (``BatchStepModel``)."""
+    return hasattr(model, "start_batch") and hasattr(model, "select_sentences")
+
+
 def make_step_model(graphs: StepGraphs | GrowingStepGraphs, manifest: Manifest) -> StepModel:
     """The step model for ``graphs``' step contract (1 unless the graphs say otherwise)."""
     if getattr(graphs, "step_contract", 1) == 2:

@@ -89,6 +89,10 @@ class MarianTokenizer:
             ids.append(self.eos_id)
         return ids
 
+    def encode_target(self, text: str) -> list[int]:
+        """Target-side ids of ``text`` (no EOS), as a reference translation is tokenized."""
+        return [self.piece_to_id.get(p, self.unk_id) for p in self.target_pieces(text)]
+
     def target_pieces(self, text: str) -> list[str]:
         _require_unicode(text)
         pieces: list[str] = self._target.encode(text, out_type=str)

@@ -19,7 +19,7 @@ from pocketmt.runtime.glossary import Glossary, Term
 from pocketmt.runtime.manifest import Manifest, check_vocabulary
 from pocketmt.runtime.segment import Segments, segment
 from pocketmt.runtime.shortlist import Shortlist, load_shortlist, with_shortlist
-from pocketmt.runtime.step import BatchStepModel, StepGraphs, StepModel, make_step_model
+from pocketmt.runtime.step import BatchStepModel, StepGraphs, StepModel, decodes_batches, make_step_model
 from pocketmt.runtime.term_constraints import TermConstraint, term_constraint
 from pocketmt.runtime.tokenizer import MarianTokenizer
 
@@ -533,6 +533,6 @@ def length_batches(lengths: list[int], size: int) -> list[list[int]]:
 
 def _batch_model(model: StepModel, batch_size: int) -> BatchStepModel | None:
     """``model`` as a batch model when it can decode several sentences at once and more than one is asked."""
-    if batch_size > 1 and hasattr(model, "start_batch") and hasattr(model, "select_sentences"):
+    if batch_size > 1 and decodes_batches(model):
         return cast(BatchStepModel, model)
     return None

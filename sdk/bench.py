@@ -255,7 +255,7 @@ def open_translator(
     bindings offer only ``_unsafe_reset_threadpool``, which aborted at 1 thread and hung at 3 under
     ``taskset -c 0`` here (ExecuTorch 1.5.1)."""
     if backend == "onnx":
-        from pocketmt.runtime.backends.onnx_backend import OnnxGraphs
+        from pocketmt.runtime.backends.onnx_backend import OnnxGraphs, shortlist_step_path
         from pocketmt.runtime.manifest import OnnxSection
 
         section = bundle.manifest.graphs["onnx"]
@@ -267,11 +267,7 @@ def open_translator(
             threads=threads,
             dequantize_at_load=section.dequantize_at_load,
             step_contract=section.step_contract,
-            shortlist_path=(
-                bundle.file(section.decode_shortlist)
-                if shortlist and section.decode_shortlist is not None and section.step_contract == 2
-                else None
-            ),
+            shortlist_path=shortlist_step_path(bundle, section) if shortlist else None,
         )
         translator = Translator(bundle, "onnx", graphs=graphs, check_integrity=False, shortlist=shortlist)
         return translator, f"ONNX Runtime intra_op_num_threads={threads}"

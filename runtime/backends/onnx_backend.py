@@ -172,6 +172,14 @@ def check_last_position(graphs: OnnxGraphs, manifest: Manifest, where: str) -> N
         ) from exc
 
 
+def shortlist_step_path(bundle: Bundle, section: OnnxSection) -> Path | None:
+    """The bundle's contract-2 step over a vocabulary subset, where it has one."""
+    if section.decode_shortlist is None or section.step_contract != 2:
+        return None
+    path: Path = bundle.file(section.decode_shortlist)
+    return path
+
+
 def open_graphs(bundle: Bundle) -> OnnxGraphs:
     """The bundle's ONNX graphs (``manifest.graphs["onnx"]``) in ONNX Runtime sessions."""
     section = bundle.manifest.graphs["onnx"]
@@ -181,11 +189,7 @@ def open_graphs(bundle: Bundle) -> OnnxGraphs:
         bundle.file(section.decode_step),
         dequantize_at_load=section.dequantize_at_load,
         step_contract=section.step_contract,
-        shortlist_path=(
-            bundle.file(section.decode_shortlist)
-            if section.decode_shortlist is not None and section.step_contract == 2
-            else None
-        ),
+        shortlist_path=shortlist_step_path(bundle, section),
     )
     # a manifest whose sizes or limits these graphs contradict is refused before anything runs
     check_graph_shapes(
