@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/multi30k}
 OUT=${OUT:-benchmarks/results/targets}
 LIMIT=${LIMIT:-500}
-INT8=${INT8:-runs/bench/student-int8-shortlist}
+INT8=${INT8:-runs/bench/student-int8-shortlist-v2}
 SRC=$DATA/test_2016_flickr.en.gz
 REF=$DATA/test_2016_flickr.de.gz
 mkdir -p "$OUT"
@@ -30,16 +30,19 @@ bench() {  # cores (0 or 0,1), name, then pocketmt bench arguments
     sed -n '2,14p'
 }
 ct2=(--against ctranslate2 --checkpoint models/student-en-de)
+# ONLY=int8: just the rows of the int8 student (what an export change moves)
+only=${ONLY:-all}
 
 for beam in 1 4; do
   bench 0 "int8-beam$beam-shortlist" --bundle "$INT8" --beam $beam --threads 1 "${ct2[@]}"
   bench 0 "int8-beam$beam-full" --bundle "$INT8" --beam $beam --threads 1 "${ct2[@]}" --no-shortlist
-  bench 0 "builtin-ternary-beam$beam" --bundle sdk/models/en-de --backend onnx --beam $beam \
-    --threads 1 "${ct2[@]}"
+  [ "$only" = int8 ] || bench 0 "builtin-ternary-beam$beam" --bundle sdk/models/en-de --backend onnx \
+    --beam $beam --threads 1 "${ct2[@]}"
 done
 bench 0 int8-beam4-batch16-shortlist --bundle "$INT8" --beam 4 --batch 16 --threads 1 "${ct2[@]}"
 bench 0 int8-beam4-batch16-full --bundle "$INT8" --beam 4 --batch 16 --threads 1 "${ct2[@]}" \
   --no-shortlist
+[ "$only" = int8 ] && exit 0
 # both cores: bench runs one engine after the other (their pools would fight over the cores)
 bench 0,1 int8-beam4-2cores-shortlist --bundle "$INT8" --beam 4 --threads 2 "${ct2[@]}"
 bench 0,1 int8-beam4-batch16-2cores-shortlist --bundle "$INT8" --beam 4 --batch 16 --threads 2 "${ct2[@]}"

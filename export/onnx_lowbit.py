@@ -16,7 +16,9 @@ each quantized tensor by its bytes:
   of the table is made or read (a table with any other use is decoded to fp32 once at load);
 * an int8 linear weight (one scale per row, or in groups) becomes ``MatMulNBits`` with ``bits=8``
   on its codes when activations are int8 (``accuracy_level=4``): int8 x int8 GEMMs, as CTranslate2's
-  int8 runs, and no fp32 copy of the weight. ONNX Runtime has no fp32-activation kernel for 8 bits
+  int8 runs, and no fp32 copy of the weight. In a graph lowered ``per_call`` (the encoder, run on one
+  sentence per call) a per-row int8 linear is ``DynamicQuantizeMatMul`` instead (one activation
+  scale per call; the faster kernel on AVX2 from a few rows on). ONNX Runtime has no fp32-activation kernel for 8 bits
   (it dequantizes the whole weight at every call), so with fp32 activations, and for an int8 table
   that is also the output projection (always fp32 activations), the int8 codes are decoded to fp32
   once at load instead: per-row int8 by ``onnx_storage.compact_onnx`` (int8 + ``DequantizeLinear``),
@@ -41,6 +43,8 @@ from pocketmt.export.errors import ExportError
 from pocketmt.runtime.packed_weights import pack_codes
 
 MS_DOMAIN = "com.microsoft"
+# DynamicQuantizeMatMul's weights: int8 codes stored as uint8 with this zero point
+U8_ZERO = 128
 # MatMulNBits accuracy_level per ``ExportOptions.lowbit_compute``: 4 quantizes activations to int8
 # (the fast kernels), 1 computes in fp32 (exact against the eager model, slow for 2 bits)
 ACCURACY_LEVELS = {"int8": 4, "fp32": 1}
@@ -57,12 +61,14 @@ class LowbitStats:
     weight_bytes: int = 0  # their packed codes and scales on disk
     embedding_bytes: int = 0
     lowered: set[str] = field(default_factory=set)  # checkpoint names of the tensors rewritten
+    per_call: int = 0  # of those linears, how many quantize their activations per call
 
     def add(self, other: LowbitStats) -> None:
         self.weights += other.weights
         self.weight_bytes += other.weight_bytes
         self.embedding_bytes += other.embedding_bytes
         self.lowered |= other.lowered
+        self.per_call += other.per_call
 
 
 def lowered_here(q: QTensor, accuracy_level: int = 4) -> bool:
@@ -113,13 +119,21 @@ def _matmul_nbits(
     inits: list[onnx.TensorProto],
     nodes: list[onnx.NodeProto],
     accuracy_level: int,
+    per_call: bool = False,
 ) -> int:
     codes = q.codes.numpy()
     n, k = codes.shape
     bits = q.scheme.bits
+    half = _scales_fp16(q)  # [N, groups]
+    if per_call and per_row_int8(q, accuracy_level):
+        _dynamic_int8(node.input[0], f"{name}__i8", f"{name}__sh", list(node.output), name, inits, nodes)
+        shifted = (codes.T.astype(np.int16) + U8_ZERO).astype(np.uint8)
+        inits += [numpy_helper.from_array(np.ascontiguousarray(shifted), f"{name}__i8")]
+        inits += [numpy_helper.from_array(half.reshape(n), f"{name}__sh")]
+        nodes[-1].name = node.name or f"{name}__mm"
+        return codes.nbytes + half.nbytes
     block = _block_size(q, k)
     packed = pack_codes(codes.reshape(n, k // block, block), bits)  # [N, blocks, block*bits/8]
-    half = _scales_fp16(q)  # [N, groups]
     stored = packed.nbytes + half.nbytes
     inits += [numpy_helper.from_array(packed, f"{name}__nbits"), numpy_helper.from_array(half, f"{name}__sh")]
     shape = (n, k, half.shape[1], bits, block)
@@ -136,6 +150,36 @@ def _matmul_nbits(
         nodes,
     )
     return stored
+
+
+def per_row_int8(q: QTensor, accuracy_level: int) -> bool:
+    """Whether ``q`` is int8 with one scale per output row and computes with int8 activations: in a
+    graph that quantizes its activations per call, a ``DynamicQuantizeMatMul``."""
+    return q.scheme.bits == 8 and q.scales.dim() == 2 and q.scales.shape[1] == 1 and accuracy_level == 4
+
+
+def _dynamic_int8(
+    x: str,
+    codes: str,
+    half: str,
+    outputs: list[str],
+    prefix: str,
+    inits: list[onnx.TensorProto],
+    nodes: list[onnx.NodeProto],
+) -> None:
+    """``x @ W.T`` as ``DynamicQuantizeMatMul`` on the codes stored as uint8 ``[K, N]`` (``code + 128``,
+    zero point 128) with fp16 scales ``[N]`` (cast to fp32 once at load): the activations are quantized
+    to uint8 per call and the product is MLAS's u8 x u8 GEMM, on AVX2 about twice as fast as
+    MatMulNBits' 8-bit kernel from four rows on (one-node timings in ``docs/bundle.md``). Not u8 x s8:
+    on AVX2 that kernel adds pairs of products in saturating int16 and is wrong by up to 20% for
+    full-range codes."""
+    nodes.append(helper.make_node("Cast", [half], [f"{prefix}__s32"], to=onnx.TensorProto.FLOAT))
+    inits.append(numpy_helper.from_array(np.asarray(U8_ZERO, np.uint8), f"{prefix}__zp"))
+    nodes.append(
+        helper.make_node(
+            "DynamicQuantizeMatMul", [x, codes, f"{prefix}__s32", f"{prefix}__zp"], outputs, domain=MS_DOMAIN
+        )
+    )
 
 
 def _nbits_matmul(
@@ -362,6 +406,11 @@ def _packed_uses(
     return packed.nbytes + half.nbytes
 
 
+# the ops ``_fold_biases`` hands a bias to: the inputs they are made with, and how many absent
+# optional inputs come before the bias (MatMulNBits' zero points and g_idx)
+_TAKES_BIAS = {"MatMulNBits": (3, 2), "DynamicQuantizeMatMul": (4, 0)}
+
+
 def _fold_biases(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     """``Add(MatMulNBits(x), bias)`` -> ``MatMulNBits(x, ..., bias)``: the kernel adds the bias itself
     (the same float32 additions), one node less per linear, where the product has no other use and
@@ -372,7 +421,11 @@ def _fold_biases(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[on
     for node in nodes:
         for name in node.input:
             uses[name] = uses.get(name, 0) + 1
-    made = {n.output[0]: n for n in nodes if n.op_type == "MatMulNBits" and len(n.input) == 3}
+    made = {
+        n.output[0]: n
+        for n in nodes
+        if n.op_type in _TAKES_BIAS and len(n.input) == _TAKES_BIAS[n.op_type][0]
+    }
     folded: set[int] = set()
     for node in nodes:
         if node.op_type != "Add" or len(node.input) != 2:
@@ -382,10 +435,13 @@ def _fold_biases(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[on
             init = inits.get(bias)
             if mm is None or init is None or uses.get(product) != 1 or product in outputs:
                 continue
-            n = next(int(a.i) for a in mm.attribute if a.name == "N")
+            if mm.op_type == "MatMulNBits":
+                n = next(int(a.i) for a in mm.attribute if a.name == "N")
+            else:  # DynamicQuantizeMatMul: B is [K, N]
+                n = int(inits[mm.input[1]].dims[1]) if mm.input[1] in inits else -1
             if init.data_type != onnx.TensorProto.FLOAT or list(init.dims) != [n]:
                 continue
-            mm.input.extend(["", "", bias])  # zero points and g_idx absent, then the bias
+            mm.input.extend([""] * _TAKES_BIAS[mm.op_type][1] + [bias])  # absent inputs, then the bias
             mm.output[0] = node.output[0]
             folded.add(id(node))
             del made[product]
@@ -393,8 +449,12 @@ def _fold_biases(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[on
     return [n for n in nodes if id(n) not in folded]
 
 
-def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 4) -> LowbitStats:
-    """Rewrite ``path`` in place; see the module docstring."""
+def lower_lowbit(
+    path: Path, tensors: dict[str, QTensor], accuracy_level: int = 4, per_call: bool = False
+) -> LowbitStats:
+    """Rewrite ``path`` in place; see the module docstring. ``per_call``: the graph's per-row int8
+    linears quantize their activations with one scale per call (``DynamicQuantizeMatMul``), for a
+    graph that is always run on one sentence (the encoder, ``docs/bundle.md``)."""
     by_t: dict[str, tuple[str, QTensor]] = {}
     by_w: dict[str, tuple[str, QTensor]] = {}
     for name, q in tensors.items():
@@ -428,9 +488,10 @@ def lower_lowbit(path: Path, tensors: dict[str, QTensor], accuracy_level: int = 
             for user in users:
                 extra: list[onnx.NodeProto] = []
                 stats.weight_bytes += _matmul_nbits(
-                    user, f"{init.name}_{len(replaced)}", q, new_inits, extra, accuracy_level
+                    user, f"{init.name}_{len(replaced)}", q, new_inits, extra, accuracy_level, per_call
                 )
                 stats.weights += q.codes.numel()
+                stats.per_call += int(per_call and per_row_int8(q, accuracy_level))
                 replaced[id(user)] = extra
             dropped.add(init.name)
         elif digest in by_w:

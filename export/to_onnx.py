@@ -82,8 +82,12 @@ def export_onnx(
     lowbit_compute: str = "int8",
     step_contract: int = 2,
     shortlist: bool = False,
+    encoder_per_call: bool = True,
 ) -> dict[str, object]:
-    """``shortlist``: also the contract-2 step over a vocabulary subset (``decode_shortlist``)."""
+    """``shortlist``: also the contract-2 step over a vocabulary subset (``decode_shortlist``);
+    ``encoder_per_call``: the encoder's per-row int8 linears quantize their activations per call
+    (``DynamicQuantizeMatMul``; the bundle then says ``encode_one_sentence``), else row-wise as the
+    decoder's."""
     _export(
         graphs.encoder,
         shapes.encode_example(),
@@ -129,7 +133,13 @@ def export_onnx(
     lowbit = LowbitStats()
     if quantized:
         for name in graph_files:
-            stats = lower_lowbit(folder / name, quantized, ACCURACY_LEVELS[lowbit_compute])
+            # the encoder runs on one sentence per call: its int8 linears may quantize per call
+            stats = lower_lowbit(
+                folder / name,
+                quantized,
+                ACCURACY_LEVELS[lowbit_compute],
+                per_call=encoder_per_call and name == ENCODER_FILE,
+            )
             if name != SHORTLIST_STEP_FILE:  # the same weights again, stored once: not counted twice
                 lowbit.add(stats)
         require_all_lowered(quantized, lowbit, ACCURACY_LEVELS[lowbit_compute])
@@ -153,6 +163,7 @@ def export_onnx(
         "decode_step": STEP_FILE,
         "step_contract": step_contract,
         **({"decode_shortlist": SHORTLIST_STEP_FILE} if SHORTLIST_STEP_FILE in graph_files else {}),
+        **({"encode_one_sentence": True} if lowbit.per_call else {}),
         "opset": OPSET,
         "weights": WEIGHTS_FILE,
         "weight_bytes": stored,

@@ -133,6 +133,8 @@ class OnnxSection(GraphsSection):
     dequantize_at_load: bool
     step_contract: int = 1  # 2: decode_step grows the cache and follows ``parents`` (docs/bundle.md)
     decode_shortlist: str | None = None  # contract 2 over a vocabulary subset (a shortlist's bundles)
+    # the encoder quantizes its activations with one scale per call: run it on one sentence at a time
+    encode_one_sentence: bool = False
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> OnnxSection:
@@ -144,6 +146,7 @@ class OnnxSection(GraphsSection):
             bool(data.get("dequantize_at_load", False)),
             int(data.get("step_contract", 1)),
             data.get("decode_shortlist"),
+            bool(data.get("encode_one_sentence", False)),
         )
 
     def files(self) -> list[str]:

@@ -250,25 +250,15 @@ def open_translator(
     """The bundle's translator on ``backend``, and how many threads it computes with.
 
     The backend registry opens graphs with the libraries' default thread counts, so ONNX Runtime's
-    sessions are made here, through ``OnnxGraphs(threads=...)``. ExecuTorch's XNNPACK thread pool is
+    sessions are made here, through ``open_graphs(threads=...)``. ExecuTorch's XNNPACK thread pool is
     left as the library sizes it (from the machine's cores, not the process's affinity): its Python
     bindings offer only ``_unsafe_reset_threadpool``, which aborted at 1 thread and hung at 3 under
     ``taskset -c 0`` here (ExecuTorch 1.5.1)."""
     if backend == "onnx":
-        from pocketmt.runtime.backends.onnx_backend import OnnxGraphs, shortlist_step_path
-        from pocketmt.runtime.manifest import OnnxSection
+        from pocketmt.runtime.backends.onnx_backend import open_graphs
 
-        section = bundle.manifest.graphs["onnx"]
-        assert isinstance(section, OnnxSection)
         bundle.check_backend_files("onnx")
-        graphs = OnnxGraphs(
-            bundle.file(section.encode),
-            bundle.file(section.decode_step),
-            threads=threads,
-            dequantize_at_load=section.dequantize_at_load,
-            step_contract=section.step_contract,
-            shortlist_path=shortlist_step_path(bundle, section) if shortlist else None,
-        )
+        graphs = open_graphs(bundle, threads=threads, shortlist=shortlist)
         translator = Translator(bundle, "onnx", graphs=graphs, check_integrity=False, shortlist=shortlist)
         return translator, f"ONNX Runtime intra_op_num_threads={threads}"
     translator = Translator(bundle, backend, shortlist=shortlist)

@@ -235,3 +235,41 @@ def test_eval_batch_scores_equal_one_at_a_time(
         assert code == 0
         outs.append((hyp.read_text(), scores["bleu"], scores["chrf"]))
     assert outs[0] == outs[1]
+
+
+def test_an_encoder_run_one_sentence_per_call_gives_the_batch_encoding(bundle_copy: Path) -> None:
+    """``encode_one_sentence`` (an encoder whose int8 activations are quantized per call): a batch is
+    encoded sentence by sentence without its padding, its padded positions zero, and translates as the
+    batched encoder does."""
+    import json
+
+    import numpy as np
+
+    from pocketmt.runtime.translator import TranslateOptions, Translator
+
+    texts = ["a dog runs", "two men are playing football in the park", "a cat", "the red car"]
+    before = Translator(bundle_copy, backend="onnx")
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["graphs"]["onnx"]["encode_one_sentence"] = True
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    each = Translator(bundle_copy, backend="onnx")
+    assert each.graphs.encode_one_sentence and not before.graphs.encode_one_sentence
+    ids = [each.tokenizer.encode(t) for t in texts]
+    width = max(map(len, ids))
+    batch = np.zeros((len(ids), width), np.int64)
+    mask = np.zeros_like(batch)
+    for j, row in enumerate(ids):
+        batch[j, : len(row)] = row
+        mask[j, : len(row)] = 1
+    k1, v1 = before.graphs.encode(batch, mask)
+    k2, v2 = each.graphs.encode(batch, mask)
+    for j, row in enumerate(ids):
+        n = len(row)
+        assert np.allclose(k2[:, j, :, :n], k1[:, j, :, :n], atol=1e-5)
+        assert np.allclose(v2[:, j, :, :n], v1[:, j, :, :n], atol=1e-5)
+        assert not k2[:, j, :, n:].any() and not v2[:, j, :, n:].any()
+    for beam in (1, 2):
+        opts = TranslateOptions(beam_size=beam)
+        want = [t.token_ids for t in before.translate(texts, opts, batch_size=4)]
+        assert [t.token_ids for t in each.translate(texts, opts, batch_size=4)] == want
+        assert [t.token_ids for t in each.translate(texts, opts, batch_size=1)] == want

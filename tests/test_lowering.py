@@ -54,6 +54,45 @@ def test_lowering_names_what_it_stored_and_refuses_what_it_missed(tmp_path: Path
         require_all_lowered(tensors, stats, accuracy_level=4)
 
 
+def test_per_call_int8_linear_becomes_dynamic_quantize_matmul_with_its_bias(tmp_path: Path) -> None:
+    """In the encoder (``per_call``) a per-row int8 linear is ``DynamicQuantizeMatMul`` on its codes,
+    stored once as int8 ``[K, N]`` with fp16 scales, the bias folded into the node; the product is the
+    fp32 one up to int8 activations."""
+    import onnxruntime as ort
+
+    q = _qtensor(3, Scheme("int8"))
+    w = dequantize(q.codes, q.scales).numpy()  # [N, K]
+    n, k = w.shape
+    bias = np.random.default_rng(5).standard_normal(n).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["p"]), helper.make_node("Add", ["p", "b"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["m", k])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["m", n])],
+        [numpy_helper.from_array(np.ascontiguousarray(w.T), "w"), numpy_helper.from_array(bias, "b")],
+    )
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    stats = lower_lowbit(path, {"fc": q}, accuracy_level=4, per_call=True)
+    assert stats.lowered == {"fc"} and stats.per_call == 1
+    model = onnx.load(str(path))
+    assert [nd.op_type for nd in model.graph.node] == ["Cast", "DynamicQuantizeMatMul"]
+    (mm,) = [nd for nd in model.graph.node if nd.op_type == "DynamicQuantizeMatMul"]
+    assert mm.input[4] == "b" and mm.output[0] == "y"
+    codes = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}[mm.input[1]]
+    # uint8 with zero point 128: AVX2's u8 x s8 kernel saturates on full-range int8 codes
+    assert codes.dtype == np.uint8 and codes.shape == (k, n)
+    assert np.array_equal(codes.astype(np.int16) - 128, q.codes.numpy().T)
+    x = np.random.default_rng(0).standard_normal((4, k)).astype(np.float32)
+    (y,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    want = x @ w.T + bias
+    assert np.allclose(y, want, rtol=0.05, atol=0.05 * np.abs(want).max())
+    # without per_call the same linear is the decoder's row-independent MatMulNBits
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    assert lower_lowbit(path, {"fc": q}, accuracy_level=4).per_call == 0
+    assert "MatMulNBits" in [nd.op_type for nd in onnx.load(str(path)).graph.node]
+
+
 def test_int8_linear_becomes_an_8_bit_matmul_nbits_with_int8_activations(tmp_path: Path) -> None:
     """``export --weights int8``: a per-row int8 linear runs as ``MatMulNBits(bits=8)`` on its codes
     (int8 x int8, as CTranslate2 runs), not as an fp32 MatMul over weights decoded at load."""

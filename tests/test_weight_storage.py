@@ -178,13 +178,16 @@ def test_int8_bundle_is_smaller_and_matches_its_eager_reference(
     assert same >= 0.8 * len(sentences)
 
 
-def test_int8_bundle_computes_with_int8_kernels_by_default(
+def test_int8_bundle_computes_with_the_fastest_kernels_that_pass_the_gate(
     tiny_model_dir: Path, tmp_path: Path, sentences: list[str]
 ) -> None:
-    """The default ``--weights int8`` export runs its linears as ``MatMulNBits(bits=8)`` with int8
-    activations (as CTranslate2's int8 does), and still translates as its eager model does: the
-    export gate's greedy agreement, and here on most of 100 sentences (a kernel reading the codes
-    wrongly, e.g. with the wrong zero point, agrees on almost none)."""
+    """The default ``--weights int8`` export (``lowbit_compute="auto"``) runs its linears on the int8
+    codes with the fastest kernels that pass the export gate (``export_bundle``): int8 activations as
+    CTranslate2's int8 does, the decoder's as ``MatMulNBits(bits=8)``, the encoder's as
+    ``DynamicQuantizeMatMul`` (one activation scale per call, so the bundle says
+    ``encode_one_sentence``), or else row-wise, or else fp32 activations; the manifest says which, and
+    the bundle still translates as its eager model does, a batch as one sentence at a time does (a
+    kernel reading the codes wrongly, e.g. with the wrong zero point, agrees on almost none)."""
     import onnx
 
     from pocketmt.export.pipeline import ExportOptions, eager_translator, export_bundle
@@ -200,16 +203,69 @@ def test_int8_bundle_computes_with_int8_kernels_by_default(
     )
     export_bundle(tiny_model_dir, out, options)
     manifest = json.loads((out / "manifest.json").read_text())
-    nbits = manifest["graphs"]["onnx"]["matmul_nbits"]
-    assert nbits["accuracy_level"] == 4 and nbits["weights"] > 0
-    assert manifest["export_check"]["backends"]["onnx"]["greedy_agreement"] >= 0.95
+    section = manifest["graphs"]["onnx"]
+    # absent: fp32 activations, the int8 codes decoded at load (compact_onnx's DequantizeLinear)
+    nbits = section.get("matmul_nbits", {"weights": 0, "accuracy_level": 1})
     step = onnx.load(str(out / "decoder_step.onnx"))
-    eight = [n for n in step.graph.node if n.op_type == "MatMulNBits"]
-    assert eight and all(next(a.i for a in n.attribute if a.name == "bits") == 8 for n in eight)
+    encoder = onnx.load(str(out / "encoder.onnx"))
+    per_call = [n for n in encoder.graph.node if n.op_type == "DynamicQuantizeMatMul"]
+    assert not any(n.op_type == "DynamicQuantizeMatMul" for n in step.graph.node)
+    assert section.get("encode_one_sentence", False) == bool(per_call)
+    if nbits["accuracy_level"] == 4:  # int8 activations: the gate's agreement is on record
+        assert nbits["weights"] > 0
+        assert manifest["export_check"]["backends"]["onnx"]["greedy_agreement"] >= 0.95
+        eight = [n for n in step.graph.node if n.op_type == "MatMulNBits"]
+        assert eight and all(next(a.i for a in n.attribute if a.name == "bits") == 8 for n in eight)
+    else:
+        assert nbits["accuracy_level"] == 1 and not per_call
+        assert not any(n.op_type == "MatMulNBits" for n in step.graph.node)
     eager = eager_translator(tiny_model_dir, options).translate(sentences, TranslateOptions(beam_size=1))
-    exported = Translator(out, backend="onnx").translate(sentences, TranslateOptions(beam_size=1))
+    translator = Translator(out, backend="onnx")
+    exported = translator.translate(sentences, TranslateOptions(beam_size=1), batch_size=1)
     same = sum(a.token_ids == b.token_ids for a, b in zip(exported, eager, strict=True))
     assert same >= 0.8 * len(sentences)
+    batched = translator.translate(sentences, TranslateOptions(beam_size=1), batch_size=16)
+    assert [t.token_ids for t in batched] == [t.token_ids for t in exported]
+
+
+def test_export_tries_kernels_in_turn_until_one_passes_the_gate(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``auto``: per-call int8 encoder, then row-wise int8, then fp32 activations, each tried only when
+    the one before failed the ONNX agreement gate; ``int8`` never falls back to fp32; a failure of
+    another backend is not retried."""
+    from pocketmt.export import pipeline
+
+    tried: list[tuple[str, bool]] = []
+
+    def fails(times: int, backend: str = "onnx"):  # type: ignore[no-untyped-def]
+        def once(model, out_dir, options, say, per_call):  # type: ignore[no-untyped-def]
+            tried.append((options.lowbit_compute, per_call))
+            if len(tried) <= times:
+                raise pipeline._ParityError(f"refusing: {backend} agreement", backend)
+            return "report"
+
+        return once
+
+    for compute, times, want in (
+        ("auto", 0, [("int8", True)]),
+        ("auto", 1, [("int8", True), ("int8", False)]),
+        ("auto", 2, [("int8", True), ("int8", False), ("fp32", False)]),
+        ("int8", 1, [("int8", True), ("int8", False)]),
+        ("fp32", 0, [("fp32", False)]),
+    ):
+        tried.clear()
+        monkeypatch.setattr(pipeline, "_export_once", fails(times))
+        options = pipeline.ExportOptions(formats=("onnx",), weights="int8", lowbit_compute=compute)
+        assert pipeline.export_bundle(tiny_model_dir, tmp_path / "b", options) == "report"
+        assert tried == want
+    for compute, times, backend, want_tries in (("int8", 2, "onnx", 2), ("auto", 1, "executorch", 1)):
+        tried.clear()
+        monkeypatch.setattr(pipeline, "_export_once", fails(times, backend))
+        options = pipeline.ExportOptions(weights="int8", lowbit_compute=compute)
+        with pytest.raises(pipeline.ExportError, match=f"refusing: {backend} agreement"):
+            pipeline.export_bundle(tiny_model_dir, tmp_path / "b", options)
+        assert len(tried) == want_tries
 
 
 def test_unknown_weight_format_is_a_one_line_error(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -44,10 +44,12 @@ class OnnxGraphs:
         dequantize_at_load: bool = False,
         step_contract: int = 1,
         shortlist_path: Path | None = None,
+        encode_one_sentence: bool = False,
     ) -> None:
         import onnxruntime as ort
 
         self.step_contract = step_contract
+        self.encode_one_sentence = encode_one_sentence
         # a failed run is reported as a BundleError; keep ONNX Runtime's own log line off stderr
         self._quiet = ort.RunOptions()
         self._quiet.log_severity_level = 4
@@ -76,8 +78,32 @@ class OnnxGraphs:
             raise BundleError(f"not a loadable ONNX model ({exc})") from exc
 
     def encode(self, input_ids: I64, attention_mask: I64) -> tuple[F32, F32]:
+        if self.encode_one_sentence and len(input_ids) > 1:
+            return self._encode_each(input_ids, attention_mask)
         k, v = self._encode.run(None, dict(zip(ENCODE_INPUTS, (input_ids, attention_mask), strict=True)))
         return k, v
+
+    def _encode_each(self, input_ids: I64, attention_mask: I64) -> tuple[F32, F32]:
+        """A batch encoded one sentence per call, without its padding, for an encoder whose activations
+        are quantized with one scale per call (``encode_one_sentence``, docs/bundle.md): so a sentence's
+        encoding does not depend on the others in its batch. Padded positions of the result are zero
+        (masked in every step). Padding is on the right, as ``start_batch`` makes it."""
+        ks: list[F32] = []
+        vs: list[F32] = []
+        width = input_ids.shape[1]
+        for row, mask in zip(input_ids, attention_mask, strict=True):
+            n = int(mask.sum())
+            k, v = self._encode.run(
+                None, dict(zip(ENCODE_INPUTS, (row[None, :n], mask[None, :n]), strict=True))
+            )
+            ks.append(k)
+            vs.append(v)
+        out_k = np.zeros((*ks[0].shape[:1], len(ks), *ks[0].shape[2:3], width, ks[0].shape[4]), np.float32)
+        out_v = np.zeros_like(out_k)
+        for j, (k, v) in enumerate(zip(ks, vs, strict=True)):
+            out_k[:, j, :, : k.shape[3]] = k[:, 0]
+            out_v[:, j, :, : v.shape[3]] = v[:, 0]
+        return out_k, out_v
 
     def decode_step(
         self,
@@ -180,16 +206,19 @@ def shortlist_step_path(bundle: Bundle, section: OnnxSection) -> Path | None:
     return path
 
 
-def open_graphs(bundle: Bundle) -> OnnxGraphs:
-    """The bundle's ONNX graphs (``manifest.graphs["onnx"]``) in ONNX Runtime sessions."""
+def open_graphs(bundle: Bundle, threads: int = 0, shortlist: bool = True) -> OnnxGraphs:
+    """The bundle's ONNX graphs (``manifest.graphs["onnx"]``) in ONNX Runtime sessions (``threads``
+    intra-op threads, 0: ONNX Runtime's default; ``shortlist=False`` leaves out the shortlist step)."""
     section = bundle.manifest.graphs["onnx"]
     assert isinstance(section, OnnxSection)
     graphs = OnnxGraphs(
         bundle.file(section.encode),
         bundle.file(section.decode_step),
+        threads=threads,
         dequantize_at_load=section.dequantize_at_load,
         step_contract=section.step_contract,
-        shortlist_path=shortlist_step_path(bundle, section),
+        shortlist_path=shortlist_step_path(bundle, section) if shortlist else None,
+        encode_one_sentence=section.encode_one_sentence,
     )
     # a manifest whose sizes or limits these graphs contradict is refused before anything runs
     check_graph_shapes(

@@ -35,9 +35,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--lowbit-compute",
         dest="lowbit_compute",
-        choices=["int8", "fp32"],
-        default="int8",
-        help="quantized linears: int8 activations (fast kernels, default) or fp32 (closest to eager)",
+        choices=["auto", "int8", "fp32"],
+        default="auto",
+        help="quantized linears: int8 activations (fast kernels), fp32 (closest to eager), or auto "
+        "(default): int8 where the export check passes, else fp32",
     )
     p.add_argument(
         "--shortlist-src",
