@@ -140,3 +140,55 @@ def test_ternary_with_fp32_activations_runs_the_4_bit_kernel_on_2_bit_storage(tm
     x = np.random.default_rng(0).standard_normal((1, 96)).astype(np.float32)
     (y,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     assert np.allclose(y, x @ wd.T, atol=1e-4)
+
+
+def test_int8_projection_and_its_vocabulary_subset_compute_alike(tmp_path: Path) -> None:
+    """A per-row int8 tied table with int8 activations: the full output projection is
+    ``MatMulNBits(bits=8, accuracy_level=4)`` on the stored codes (no fp32 copy of the table), and the
+    projection over a subset of rows (the shortlist step's ``x @ Transpose(Gather(table, ids))``)
+    rounds its activations as that kernel does, so its logits are the full ones' columns."""
+    import onnxruntime as ort
+
+    gen = torch.Generator().manual_seed(11)
+    n, k = 40, 256
+    w = torch.randn(n, k, generator=gen)
+    q = QTensor(Scheme("int8"), *quantize_tensor(w, Scheme("int8")))
+    table = dequantize(q.codes, q.scales).numpy()  # [N, K]
+    nodes = [
+        helper.make_node("Gemm", ["x", "table"], ["full"], transB=1),
+        helper.make_node("Gather", ["table", "ids"], ["rows"], axis=0),
+        helper.make_node("Transpose", ["rows"], ["rows_t"], perm=[1, 0]),
+        helper.make_node("MatMul", ["x", "rows_t"], ["subset"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["r", k]),
+            helper.make_tensor_value_info("ids", onnx.TensorProto.INT64, ["c"]),
+        ],
+        [
+            helper.make_tensor_value_info("full", onnx.TensorProto.FLOAT, ["r", n]),
+            helper.make_tensor_value_info("subset", onnx.TensorProto.FLOAT, ["r", "c"]),
+        ],
+        [numpy_helper.from_array(table, "table")],
+    )
+    path = tmp_path / "p.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    lower_lowbit(path, {"lm_head": q}, accuracy_level=4)
+    model = onnx.load(str(path))
+    (nbits,) = [nd for nd in model.graph.node if nd.op_type == "MatMulNBits"]
+    attrs = {a.name: helper.get_attribute_value(a) for a in nbits.attribute}
+    assert attrs["bits"] == 8 and attrs["accuracy_level"] == 4
+    assert not [
+        i for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 2
+    ]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(2)
+    ids = np.asarray([3, 0, 17, 39, 8], np.int64)
+    for scale in (0.1, 1.0, 6.0):
+        x = (rng.standard_normal((4, k)) * scale).astype(np.float32)
+        full, subset = session.run(None, {"x": x, "ids": ids})
+        assert np.allclose(subset, full[:, ids], rtol=1e-4, atol=1e-4)
+        # and the int8 activations are not the fp32 product (so the check above can tell them apart)
+        assert not np.allclose(full, x @ table.T, rtol=1e-4, atol=1e-4)
