@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/multi30k}
 OUT=${OUT:-benchmarks/results/targets}
 LIMIT=${LIMIT:-500}
-INT8=${INT8:-runs/bench/student-int8-shortlist-v2}
+INT8=${INT8:-runs/bench/student-int8-shortlist-v3}
 SRC=$DATA/test_2016_flickr.en.gz
 REF=$DATA/test_2016_flickr.de.gz
 mkdir -p "$OUT"

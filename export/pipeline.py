@@ -240,9 +240,10 @@ def _build_shortlist(
 class _ParityError(ExportError):
     """A backend's greedy agreement with eager fell under the gate."""
 
-    def __init__(self, message: str, backend: str) -> None:
+    def __init__(self, message: str, backend: str, measured: str = "") -> None:
         super().__init__(message)
         self.backend = backend
+        self.measured = measured
 
 
 def export_bundle(
@@ -268,8 +269,10 @@ def export_bundle(
         except _ParityError as exc:
             if exc.backend != "onnx" or i + 1 == len(attempts):
                 raise
-            following, _ = attempts[i + 1]
-            say(f"{exc}; exporting again with {_ATTEMPT_NAMES[following, attempts[i + 1][1]]}")
+            say(
+                f"{_ATTEMPT_NAMES[compute, per_call]} missed the export gate ({exc.measured}): "
+                f"exporting again with {_ATTEMPT_NAMES[attempts[i + 1]]}"
+            )
     raise AssertionError("unreachable")
 
 
@@ -280,6 +283,7 @@ _COMPUTE_ATTEMPTS = {
     "fp32": (("fp32", False),),
 }
 _ATTEMPT_NAMES = {
+    ("int8", True): "int8 activations quantized per call in the encoder",
     ("int8", False): "row-wise int8 activations in the encoder",
     ("fp32", False): "fp32 activations (--lowbit-compute fp32)",
 }
@@ -498,7 +502,11 @@ def _check_backends(
             problems.append(f"{backend}: {mismatches} reference translations differ from eager")
         if problems:
             if parity is not None:
-                raise _ParityError(f"refusing to write the bundle: {problems[0]}", backend)
+                raise _ParityError(
+                    f"refusing to write the bundle: {problems[0]}",
+                    backend,
+                    f"greedy agreement {agreement:.1%} of {len(parity)} sentences",
+                )
             raise ExportError(
                 f"refusing to write the bundle: {problems[0]} (tolerance atol={ATOL}, rtol={RTOL})"
             )

@@ -242,7 +242,7 @@ def test_export_tries_kernels_in_turn_until_one_passes_the_gate(
         def once(model, out_dir, options, say, per_call):  # type: ignore[no-untyped-def]
             tried.append((options.lowbit_compute, per_call))
             if len(tried) <= times:
-                raise pipeline._ParityError(f"refusing: {backend} agreement", backend)
+                raise pipeline._ParityError(f"refusing: {backend} agreement", backend, "50%")
             return "report"
 
         return once
