@@ -581,8 +581,9 @@ def lower_lowbit(
     for node in graph.node:
         nodes.extend(replaced.get(id(node), [node]))
     nodes = _fold_biases(nodes, graph)
-    nodes = _subset_projections_as_int8(nodes, looked_up, new_inits)
-    graph.initializer.extend(i for i in new_inits if i.name.startswith(_SUBSET_PREFIX))
+    rounding: list[onnx.TensorProto] = []
+    nodes = _subset_projections_as_int8(nodes, looked_up, rounding)
+    graph.initializer.extend(rounding)
     del graph.node[:]
     graph.node.extend(nodes)
     if not any(o.domain == MS_DOMAIN for o in model.opset_import):
