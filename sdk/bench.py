@@ -250,26 +250,28 @@ def open_translator(
     """The bundle's translator on ``backend``, and how many threads it computes with.
 
     The backend registry opens graphs with the libraries' default thread counts, so ONNX Runtime's
-    sessions are made here, through ``open_graphs(threads=...)``. ExecuTorch's XNNPACK thread pool is
-    left as the library sizes it (from the machine's cores, not the process's affinity): its Python
-    bindings offer only ``_unsafe_reset_threadpool``, which aborted at 1 thread and hung at 3 under
-    ``taskset -c 0`` here (ExecuTorch 1.5.1)."""
+    sessions are made here, through ``open_graphs(threads=...)``; ExecuTorch's one thread pool of the
+    process is resized to ``threads`` the same way (the library sizes it from the machine's cores, not
+    from the process's affinity, so under ``taskset -c 0`` it would keep two threads on one core)."""
+    if backend in ("onnx", "executorch"):
+        bundle.check_backend_files(backend)
     if backend == "onnx":
         from pocketmt.runtime.backends.onnx_backend import open_graphs
 
-        bundle.check_backend_files("onnx")
         graphs = open_graphs(bundle, threads=threads, shortlist=shortlist)
         translator = Translator(bundle, "onnx", graphs=graphs, check_integrity=False, shortlist=shortlist)
         return translator, f"ONNX Runtime intra_op_num_threads={threads}"
-    translator = Translator(bundle, backend, shortlist=shortlist)
     if backend == "executorch":
-        from executorch.extension.pybindings import _C
+        from pocketmt.runtime.backends import executorch_backend
+        from pocketmt.runtime.backends.registry import require_installed
 
-        pool = int(_C._threadpool_get_thread_count())
-        note = f"ExecuTorch thread pool of {pool} threads (the library's own size"
-        return translator, note + (
-            "" if pool == threads else f"; --threads {threads} is not applied to it"
-        ) + ")"
+        require_installed("executorch", bundle.manifest.backends)
+        graphs = executorch_backend.open_graphs(bundle, threads=threads)
+        translator = Translator(
+            bundle, "executorch", graphs=graphs, check_integrity=False, shortlist=shortlist
+        )
+        return translator, f"ExecuTorch thread pool of {executorch_backend.pool_threads()} threads"
+    translator = Translator(bundle, backend, shortlist=shortlist)
     return translator, f"{backend}: the library's default threads"
 
 

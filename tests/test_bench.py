@@ -103,13 +103,13 @@ def test_bench_on_executorch_without_ref_has_no_bleu_and_prints_a_table(
 ) -> None:
     src, _ = test_set
     argv = ["--bundle", str(tiny_bundle), "--src", str(src), "--beam", "1", "--limit", "3"]
-    # one thread: ExecuTorch's pool is left alone (resizing it to 1 aborted the process)
+    # one thread: ExecuTorch's pool is resized to it
     assert run_cli([*argv, "--backend", "executorch", "--threads", "1"]) == 0
     captured = capsys.readouterr()
     out = captured.out
     assert "3 sentences, beam 1, batch 1" in out
     assert "median per sentence (ms)" in out and "first token median (ms)" in out
-    assert "pocketmt: executorch, ExecuTorch thread pool of" in out
+    assert "pocketmt: executorch, ExecuTorch thread pool of 1 threads" in out
     assert "BLEU" not in out
     assert captured.err == ""  # no native log lines
 

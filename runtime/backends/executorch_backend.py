@@ -140,8 +140,27 @@ def refuse_old_weights(bundle_path: Path, entry: dict[str, Any]) -> None:
         )
 
 
-def open_graphs(bundle: Bundle) -> StepGraphs:
-    """The bundle's ExecuTorch graphs (``manifest.graphs["executorch"]``), ready to run."""
+def pool_threads() -> int:
+    """The size of ExecuTorch's XNNPACK thread pool (one per process)."""
+    return int(_native()._threadpool_get_thread_count())
+
+
+def set_pool_threads(threads: int) -> None:
+    """Resize ExecuTorch's thread pool. It is one pool for the whole process, sized by the library from
+    the machine's cores, not from the CPUs the process may run on: under ``taskset -c 0`` it keeps two
+    threads on one core, which costs a third of a beam-4 step here. Call it when no method runs."""
+    if threads < 1:
+        raise ValueError(f"threads must be 1 or more, got {threads}")
+    if pool_threads() != threads:
+        with _quiet_native_stderr():  # the library logs the reset on fd 2
+            _native()._unsafe_reset_threadpool(threads)
+
+
+def open_graphs(bundle: Bundle, threads: int = 0) -> StepGraphs:
+    """The bundle's ExecuTorch graphs (``manifest.graphs["executorch"]``), ready to run; ``threads`` > 0
+    resizes the process's ExecuTorch thread pool first (0: the library's own size)."""
+    if threads:
+        set_pool_threads(threads)
     entry = bundle.manifest.graphs["executorch"]
     refuse_old_weights(bundle.path, entry)
     graphs = ExecuTorchGraphs(bundle.file(entry["file"]), entry["encode"], entry["decode_step"])
