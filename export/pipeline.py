@@ -327,7 +327,8 @@ def _export_once(
             t0 = time.perf_counter()
             from pocketmt.export.to_executorch import export_pte
 
-            quantized = ckpt.quantization.tensors if ckpt.quantization else None
+            # the codes of a quantized checkpoint or of --weights int8: the program keeps them low-bit
+            quantized = ckpt.quantization.tensors if ckpt.quantization else (ckpt.rounded or None)
             graph_entries["executorch"] = export_pte(graphs, shapes, staging / "model.pte", quantized)
             report.seconds["executorch"] = time.perf_counter() - t0
         if "onnx" in options.formats:

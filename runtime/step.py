@@ -150,9 +150,12 @@ class CachedStepModel(_Sizes):
     def reorder(self, parents: list[int]) -> None:
         if parents == list(range(len(parents))):
             return  # every row continues itself: nothing moves
+        # only the filled slots move, in place: the graph ignores slots from ``position`` on, whatever
+        # they hold, so the bytes copied grow with the tokens decoded, not with ``max_target_len``
         idx = np.asarray(parents, dtype=np.int64)
-        self._self_k = np.ascontiguousarray(self._self_k[:, idx])
-        self._self_v = np.ascontiguousarray(self._self_v[:, idx])
+        filled = self.position
+        self._self_k[:, :, :, :filled] = self._self_k[:, idx, :, :filled]
+        self._self_v[:, :, :, :filled] = self._self_v[:, idx, :, :filled]
 
 
 class GrowingStepModel(_Sizes):

@@ -228,6 +228,38 @@ def test_int8_bundle_computes_with_the_fastest_kernels_that_pass_the_gate(
     assert [t.token_ids for t in batched] == [t.token_ids for t in exported]
 
 
+def test_int8_program_keeps_the_int8_codes_and_translates_as_its_eager_model(
+    tiny_model_dir: Path, tiny_bundle: Path, tmp_path: Path, sentences: list[str]
+) -> None:
+    """``--weights int8`` makes the phone's ``model.pte`` low-bit too: every linear an XNNPACK weight-only
+    int8 linear (``qc8w``) on the rounded codes and the tied embedding packed, so the program holds about
+    a byte per weight instead of the rounded values as fp32 (it did, at four times the size), and it
+    translates as the eager rounded model does."""
+    from pocketmt.export.pipeline import ExportOptions, eager_translator, export_bundle
+    from pocketmt.runtime.translator import TranslateOptions, Translator
+
+    out = tmp_path / "int8pte"
+    options = ExportOptions(
+        formats=("pte",),
+        weights="int8",
+        max_source_len=MAX_SOURCE_LEN,
+        max_target_len=MAX_TARGET_LEN,
+        beam_size=BEAM,
+    )
+    export_bundle(tiny_model_dir, out, options)
+    entry = json.loads((out / "manifest.json").read_text())["graphs"]["executorch"]
+    storage = entry["lowbit"]["storage"]
+    assert storage.get("qc8w", 0) > 0 and "fp32" not in storage
+    assert entry["weight_bytes"]["fp32"] == 0
+    assert 7.9 < entry["linear_bits_per_weight"] < 9.5
+    # each int8 linear weight replaced four fp32 bytes (scales and the program's own bytes aside)
+    shrunk = (tiny_bundle / "model.pte").stat().st_size - (out / "model.pte").stat().st_size
+    assert shrunk > 2 * entry["weight_bytes"]["linear"]
+    eager = eager_translator(tiny_model_dir, options).translate(sentences, TranslateOptions(beam_size=1))
+    exported = Translator(out, backend="executorch").translate(sentences, TranslateOptions(beam_size=1))
+    assert [t.token_ids for t in exported] == [t.token_ids for t in eager]
+
+
 def test_export_tries_kernels_in_turn_until_one_passes_the_gate(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
