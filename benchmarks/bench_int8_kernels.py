@@ -71,7 +71,7 @@ def per_row_integer(k: int, n: int, rng: np.random.Generator) -> Any:
     make = helper.make_node
     nodes = [
         make("Abs", ["x"], ["abs"]),
-        make("ReduceMax", ["abs"], ["amax"], keepdims=1),  # [M, 1]
+        make("ReduceMax", ["abs", "last"], ["amax"], keepdims=1),  # [M, 1]: one scale per row
         make("Mul", ["amax", "inv127"], ["scale0"]),
         make("Max", ["scale0", "tiny"], ["scale"]),
         make("Div", ["x", "scale"], ["ratio"]),
@@ -87,6 +87,7 @@ def per_row_integer(k: int, n: int, rng: np.random.Generator) -> Any:
         numpy_helper.from_array(rng.integers(1, 256, (k, n), dtype=np.uint8), "w"),
         numpy_helper.from_array(rng.random(n, dtype=np.float32) * 0.01, "cols"),
         const(1 / 127, "inv127"),
+        const([-1], "last", np.int64),
         const(1e-30, "tiny"),
         const(128, "zero_f"),
         const(128, "zero", np.uint8),

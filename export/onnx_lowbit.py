@@ -13,7 +13,10 @@ each quantized tensor by its bytes:
 * a token embedding (``Gather``/``Gemm`` input ``[N, K]``) in int4, ternary or int8 in groups is stored packed with
   fp16 scales, once, in MatMulNBits' layout: a lookup gathers the packed rows it needs and decodes
   only those, and the tied output projection is a ``MatMulNBits`` on the same codes, so no fp32 copy
-  of the table is made or read (a table with any other use is decoded to fp32 once at load);
+  of the table is made or read (a table with any other use is decoded to fp32 once at load). A
+  per-row int8 table with int8 activations is stored by columns (uint8 ``[K, N]``): lookups gather
+  columns, and the projection quantizes its activations per row and runs ``MatMulInteger`` on the
+  codes (``_per_row_integer``), faster than MatMulNBits' 8-bit kernel from a few rows on;
 * an int8 linear weight (one scale per row, or in groups) becomes ``MatMulNBits`` with ``bits=8``
   on its codes when activations are int8 (``accuracy_level=4``): int8 x int8 GEMMs, as CTranslate2's
   int8 runs, and no fp32 copy of the weight. In a graph lowered ``per_call`` (the encoder, run on one
@@ -57,10 +60,11 @@ PROJECTION_ACCURACY_LEVEL = 1
 
 
 def projection_accuracy(q: QTensor, accuracy_level: int) -> int:
-    """The tied output projection's ``accuracy_level``: a per-row int8 table computes as the linears
-    do, with int8 activations, because ONNX Runtime's only fast 8-bit kernel takes int8 ones
-    (CTranslate2's int8 projection computes the same way) and the alternative, an fp32 copy decoded
-    at load, is four times the bytes read at every step; 2- and 4-bit tables keep fp32 activations."""
+    """The tied output projection's ``accuracy_level``: a per-row int8 table computes with int8
+    activations, as the linears do (quantized per row, ``_per_row_integer``), because ONNX Runtime's
+    fast 8-bit kernels take int8 ones (CTranslate2's int8 projection computes the same way) and the
+    alternative, an fp32 copy decoded at load, is four times the bytes read at every step; 2- and
+    4-bit tables keep fp32 activations."""
     if per_row_int8(q, accuracy_level):
         return accuracy_level
     return PROJECTION_ACCURACY_LEVEL
@@ -339,7 +343,10 @@ def _packed_uses(
 ) -> int:
     """Store table ``[N, K]`` once as packed codes + fp16 scales, in MatMulNBits' layout, and rewrite
     each use to read them: a lookup gathers the packed rows and decodes only those; the output
-    projection becomes ``MatMulNBits`` (plus the ``Gemm``'s bias). No fp32 copy of the table exists."""
+    projection becomes ``MatMulNBits`` (plus the ``Gemm``'s bias). No fp32 copy of the table exists.
+    A per-row int8 table with int8 activations is stored by columns instead (``_column_table_uses``)."""
+    if per_row_int8(q, accuracy_level):
+        return _column_table_uses(name, q, users, inits, replaced)
     codes = q.codes.numpy()
     n, k = codes.shape
     bits = q.scheme.bits
@@ -416,15 +423,113 @@ def _packed_uses(
     return packed.nbytes + half.nbytes
 
 
+def _per_row_integer(
+    x: str,
+    codes: str,
+    half: str,
+    outputs: list[str],
+    prefix: str,
+    inits: list[onnx.TensorProto],
+    nodes: list[onnx.NodeProto],
+) -> None:
+    """``x @ W.T`` with the activations quantized per row in the graph (``scale = max|x_row| / 127``,
+    ``round(x / scale)`` shifted to uint8) and ``MatMulInteger`` u8 x u8 on the codes stored as uint8
+    ``[K, N]`` (``code + 128``), then the row scale and the fp16 column scales ``[N]`` (cast once at
+    load): CTranslate2's int8 product. Each row's result depends on that row only, so a batch computes
+    as its rows one at a time. On AVX2, from 4 rows on, it takes 0.43-0.54x the time of
+    ``MatMulNBits(bits=8)`` over an 8000 x 256 table, 1.16x at one row (``benchmarks/bench_int8_kernels.py``)."""
+    c = lambda suffix: f"{prefix}__{suffix}"  # noqa: E731
+    # the constants once per graph, whichever products use them
+    k = lambda suffix: f"{_ROWS_PREFIX}{suffix}"  # noqa: E731
+    have = {i.name for i in inits}
+    constants = [
+        (k("last"), np.asarray([-1], np.int64)),
+        (k("qmax"), np.asarray(127.0, np.float32)),
+        # an all-zero row: any positive scale gives codes 0
+        (k("tiny"), np.asarray(1e-30, np.float32)),
+        (k("zero_f"), np.asarray(float(U8_ZERO), np.float32)),
+        (k("zp"), np.asarray(U8_ZERO, np.uint8)),
+    ]
+    inits += [numpy_helper.from_array(v, n) for n, v in constants if n not in have]
+    nodes += [
+        helper.make_node("Cast", [half], [c("s32")], to=onnx.TensorProto.FLOAT),
+        helper.make_node("Abs", [x], [c("abs")]),
+        helper.make_node("ReduceMax", [c("abs"), k("last")], [c("amax")], keepdims=1),
+        helper.make_node("Div", [c("amax"), k("qmax")], [c("scale0")]),
+        helper.make_node("Max", [c("scale0"), k("tiny")], [c("scale")]),
+        helper.make_node("Div", [x, c("scale")], [c("ratio")]),
+        helper.make_node("Round", [c("ratio")], [c("rounded")]),
+        helper.make_node("Add", [c("rounded"), k("zero_f")], [c("shifted")]),
+        helper.make_node("Cast", [c("shifted")], [c("xq")], to=onnx.TensorProto.UINT8),
+        helper.make_node("MatMulInteger", [c("xq"), codes, k("zp"), k("zp")], [c("acc")]),
+        helper.make_node("Cast", [c("acc")], [c("accf")], to=onnx.TensorProto.FLOAT),
+        helper.make_node("Mul", [c("accf"), c("scale")], [c("rows")]),
+        helper.make_node("Mul", [c("rows"), c("s32")], outputs),
+    ]
+
+
+def _column_table_uses(
+    name: str,
+    q: QTensor,
+    users: list[onnx.NodeProto],
+    inits: list[onnx.TensorProto],
+    replaced: dict[int, list[onnx.NodeProto]],
+) -> int:
+    """A per-row int8 tied table ``[N, K]`` with int8 activations, stored once as uint8 ``[K, N]``
+    (``code + 128``) and fp16 scales ``[N]``: a lookup gathers its columns and decodes only those; the
+    output projection is ``_per_row_integer`` on the same bytes. No fp32 copy of the table exists."""
+    codes = q.codes.numpy()
+    n, k = codes.shape
+    half = _scales_fp16(q).reshape(n)
+    shifted = np.ascontiguousarray((codes.T.astype(np.int16) + U8_ZERO).astype(np.uint8))
+    c = lambda suffix: f"{name}__{suffix}"  # noqa: E731
+    inits += [
+        numpy_helper.from_array(shifted, c("u8")),
+        numpy_helper.from_array(half, c("sh")),
+        numpy_helper.from_array(np.asarray([-1], np.int64), c("flat")),
+        numpy_helper.from_array(np.asarray([k], np.int64), c("k")),
+        numpy_helper.from_array(np.asarray(float(U8_ZERO), np.float32), c("zero")),
+    ]
+    for i, user in enumerate(users):
+        u = lambda suffix, i=i: f"{name}__{i}_{suffix}"  # noqa: E731
+        nodes: list[onnx.NodeProto] = []
+        if user.op_type == "Gather":
+            ids, out = user.input[1], user.output[0]
+            nodes += [
+                helper.make_node("Reshape", [ids, c("flat")], [u("ids")]),
+                helper.make_node("Gather", [c("u8"), u("ids")], [u("cols")], axis=1),  # [K, R]
+                helper.make_node("Transpose", [u("cols")], [u("rows")], perm=[1, 0]),
+                helper.make_node("Cast", [u("rows")], [u("rows32")], to=onnx.TensorProto.FLOAT),
+                helper.make_node("Sub", [u("rows32"), c("zero")], [u("codes")]),
+                helper.make_node("Gather", [c("sh"), u("ids")], [u("sh")], axis=0),
+                helper.make_node("Cast", [u("sh")], [u("s32")], to=onnx.TensorProto.FLOAT),
+                helper.make_node("Unsqueeze", [u("s32"), c("flat")], [u("s2")]),
+                helper.make_node("Mul", [u("codes"), u("s2")], [u("scaled")]),
+                helper.make_node("Shape", [ids], [u("ids_shape")]),
+                helper.make_node("Concat", [u("ids_shape"), c("k")], [u("out_shape")], axis=0),
+                helper.make_node("Reshape", [u("scaled"), u("out_shape")], [out]),
+            ]
+        else:  # the output projection
+            product = user.output[0] if len(user.input) < 3 else u("product")
+            _per_row_integer(user.input[0], c("u8"), c("sh"), [product], u("p"), inits, nodes)
+            nodes[-1].name = user.name or u("mm")
+            if len(user.input) >= 3:
+                nodes.append(helper.make_node("Add", [product, user.input[2]], [user.output[0]]))
+        replaced[id(user)] = nodes
+    return shifted.nbytes + half.nbytes
+
+
 _SUBSET_PREFIX = "subset_projection__"
+_ROWS_PREFIX = "int8_rows__"
 
 
 def _subset_projections_as_int8(
     nodes: list[onnx.NodeProto], looked_up: dict[str, int], inits: list[onnx.TensorProto]
 ) -> list[onnx.NodeProto]:
     """The projection over a vocabulary subset (``x @ Transpose(Gather(table, ids))``, the shortlist
-    step) of a table whose full projection is ``MatMulNBits`` with int8 activations: ``x`` goes
-    through the kernel's own activation rounding first (per block of ``block`` inputs of each row,
+    step) of a table whose full projection takes int8 activations (``_per_row_integer``, or
+    ``MatMulNBits`` for a grouped table): ``x`` goes through that kernel's activation rounding first
+    (per block of ``block`` inputs of each row, the whole row for ``_per_row_integer``,
     ``scale = max|x| / 127``, ``x -> round(x / scale) * scale``), so that the subset's logits are the
     full step's (within 1.4e-4 on a one-node check of 8000 x 256) instead of fp32 ones."""
     made = {n.output[0]: n for n in nodes}
@@ -567,7 +672,9 @@ def lower_lowbit(
                     init.name, q, users, new_inits, replaced, accuracy_level
                 )
                 if projection_accuracy(q, accuracy_level) == 4:
-                    block = _block_size(q, q.codes.shape[1])
+                    # the projection's activation rounding: per row (``_per_row_integer``) or per block
+                    k = q.codes.shape[1]
+                    block = k if per_row_int8(q, accuracy_level) else _block_size(q, k)
                     looked_up.update({u.output[0]: block for u in users if u.op_type == "Gather"})
             else:
                 stats.embedding_bytes += _packed_table(init.name, q, new_inits, head)

@@ -143,10 +143,11 @@ def test_ternary_with_fp32_activations_runs_the_4_bit_kernel_on_2_bit_storage(tm
 
 
 def test_int8_projection_and_its_vocabulary_subset_compute_alike(tmp_path: Path) -> None:
-    """A per-row int8 tied table with int8 activations: the full output projection is
-    ``MatMulNBits(bits=8, accuracy_level=4)`` on the stored codes (no fp32 copy of the table), and the
+    """A per-row int8 tied table with int8 activations: the full output projection quantizes each row
+    of activations to int8 (``max|x| / 127``) and multiplies on the stored codes with ``MatMulInteger``
+    (no fp32 copy of the table): exactly the integer product, each row independent of the others; the
     projection over a subset of rows (the shortlist step's ``x @ Transpose(Gather(table, ids))``)
-    rounds its activations as that kernel does, so its logits are the full ones' columns."""
+    rounds its activations the same way, so its logits are the full ones' columns."""
     import onnxruntime as ort
 
     gen = torch.Generator().manual_seed(11)
@@ -177,18 +178,27 @@ def test_int8_projection_and_its_vocabulary_subset_compute_alike(tmp_path: Path)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
     lower_lowbit(path, {"lm_head": q}, accuracy_level=4)
     model = onnx.load(str(path))
-    (nbits,) = [nd for nd in model.graph.node if nd.op_type == "MatMulNBits"]
-    attrs = {a.name: helper.get_attribute_value(a) for a in nbits.attribute}
-    assert attrs["bits"] == 8 and attrs["accuracy_level"] == 4
+    assert [nd.op_type for nd in model.graph.node].count("MatMulInteger") == 1
+    assert not [nd for nd in model.graph.node if nd.op_type == "MatMulNBits"]
     assert not [
         i for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 2
     ]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(2)
     ids = np.asarray([3, 0, 17, 39, 8], np.int64)
+    codes = q.codes.numpy().astype(np.int64)  # [N, K]
+    col_scales = q.scales.numpy().reshape(n).astype(np.float32)
     for scale in (0.1, 1.0, 6.0):
         x = (rng.standard_normal((4, k)) * scale).astype(np.float32)
         full, subset = session.run(None, {"x": x, "ids": ids})
         assert np.allclose(subset, full[:, ids], rtol=1e-4, atol=1e-4)
+        # the integer product itself: no saturation, one activation scale per row
+        row_scales = np.abs(x).max(axis=1, keepdims=True) / np.float32(127.0)
+        xq = np.rint(x / row_scales).astype(np.int64)
+        exact = (xq @ codes.T).astype(np.float32) * row_scales * col_scales
+        assert np.allclose(full, exact, rtol=1e-5, atol=1e-5)
+        # each row as if alone: a batch's logits are its sentences' own
+        alone = np.concatenate([session.run(None, {"x": x[i : i + 1], "ids": ids})[0] for i in range(4)])
+        assert np.array_equal(alone, full)
         # and the int8 activations are not the fp32 product (so the check above can tell them apart)
         assert not np.allclose(full, x @ table.T, rtol=1e-4, atol=1e-4)
