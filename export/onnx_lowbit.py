@@ -15,7 +15,7 @@ each quantized tensor by its bytes:
   only those, and the tied output projection is a ``MatMulNBits`` on the same codes, so no fp32 copy
   of the table is made or read (a table with any other use is decoded to fp32 once at load). A
   per-row int8 table with int8 activations is stored by columns (uint8 ``[K, N]``): lookups gather
-  columns, and the projection quantizes its activations per row and runs ``MatMulInteger`` on the
+  rows of its transpose (folded once at load), and the projection quantizes its activations per row and runs ``MatMulInteger`` on the
   codes (``_per_row_integer``), faster than MatMulNBits' 8-bit kernel from a few rows on;
 * an int8 linear weight (one scale per row, or in groups) becomes ``MatMulNBits`` with ``bits=8``
   on its codes when activations are int8 (``accuracy_level=4``): int8 x int8 GEMMs, as CTranslate2's
@@ -436,8 +436,8 @@ def _per_row_integer(
     ``round(x / scale)`` shifted to uint8) and ``MatMulInteger`` u8 x u8 on the codes stored as uint8
     ``[K, N]`` (``code + 128``), then the row scale and the fp16 column scales ``[N]`` (cast once at
     load): CTranslate2's int8 product. Each row's result depends on that row only, so a batch computes
-    as its rows one at a time. On AVX2, from 4 rows on, it takes 0.43-0.54x the time of
-    ``MatMulNBits(bits=8)`` over an 8000 x 256 table, 1.16x at one row (``benchmarks/bench_int8_kernels.py``)."""
+    as its rows one at a time. On AVX2, from 4 rows on, it takes 0.42-0.52x the time of
+    ``MatMulNBits(bits=8)`` over an 8000 x 256 table, 1.10x at one row (``benchmarks/bench_int8_kernels.py``)."""
     c = lambda suffix: f"{prefix}__{suffix}"  # noqa: E731
     # the constants once per graph, whichever products use them
     k = lambda suffix: f"{_ROWS_PREFIX}{suffix}"  # noqa: E731
@@ -476,8 +476,9 @@ def _column_table_uses(
     replaced: dict[int, list[onnx.NodeProto]],
 ) -> int:
     """A per-row int8 tied table ``[N, K]`` with int8 activations, stored once as uint8 ``[K, N]``
-    (``code + 128``) and fp16 scales ``[N]``: a lookup gathers its columns and decodes only those; the
-    output projection is ``_per_row_integer`` on the same bytes. No fp32 copy of the table exists."""
+    (``code + 128``) and fp16 scales ``[N]``: a lookup gathers rows of its transpose (folded at load)
+    and decodes only those; the output projection is ``_per_row_integer`` on the stored bytes. No fp32
+    copy of the table exists."""
     codes = q.codes.numpy()
     n, k = codes.shape
     half = _scales_fp16(q).reshape(n)
@@ -490,15 +491,21 @@ def _column_table_uses(
         numpy_helper.from_array(np.asarray([k], np.int64), c("k")),
         numpy_helper.from_array(np.asarray(float(U8_ZERO), np.float32), c("zero")),
     ]
+    transposed = False
     for i, user in enumerate(users):
         u = lambda suffix, i=i: f"{name}__{i}_{suffix}"  # noqa: E731
         nodes: list[onnx.NodeProto] = []
         if user.op_type == "Gather":
             ids, out = user.input[1], user.output[0]
+            if not transposed:
+                # the rows for lookups: a constant node, folded once when the session loads (uint8
+                # [N, K] in memory beside the file's [K, N]); ONNX Runtime's Gather along axis 1 is
+                # element by element, 2 ms for the shortlist's few hundred columns
+                nodes.append(helper.make_node("Transpose", [c("u8")], [c("rows_u8")], perm=[1, 0]))
+                transposed = True
             nodes += [
                 helper.make_node("Reshape", [ids, c("flat")], [u("ids")]),
-                helper.make_node("Gather", [c("u8"), u("ids")], [u("cols")], axis=1),  # [K, R]
-                helper.make_node("Transpose", [u("cols")], [u("rows")], perm=[1, 0]),
+                helper.make_node("Gather", [c("rows_u8"), u("ids")], [u("rows")], axis=0),  # [R, K]
                 helper.make_node("Cast", [u("rows")], [u("rows32")], to=onnx.TensorProto.FLOAT),
                 helper.make_node("Sub", [u("rows32"), c("zero")], [u("codes")]),
                 helper.make_node("Gather", [c("sh"), u("ids")], [u("sh")], axis=0),
