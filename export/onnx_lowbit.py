@@ -33,6 +33,7 @@ Returns the stored bytes of each kind, for the manifest's bits-per-weight accoun
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -333,6 +334,24 @@ def _reads_packed(node: onnx.NodeProto, name: str) -> bool:
     return False
 
 
+def _scaled_rows(
+    codes: str, ids: str, out: str, c: Callable[[str], str], u: Callable[[str], str]
+) -> list[onnx.NodeProto]:
+    """The end of a table lookup: the decoded codes of the looked-up rows (``[R, groups, K / groups]``
+    or ``[R, K]``) times their fp16 scales (``c("sh")``, ``[N, groups]`` or ``[N]``, gathered by the
+    flattened ids ``u("ids")``), shaped as the ids plus ``K``. ``c``/``u``: the table's and this
+    lookup's node names."""
+    return [
+        helper.make_node("Gather", [c("sh"), u("ids")], [u("sh")], axis=0),
+        helper.make_node("Cast", [u("sh")], [u("s32")], to=onnx.TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", [u("s32"), c("flat")], [u("s3")]),
+        helper.make_node("Mul", [codes, u("s3")], [u("scaled")]),
+        helper.make_node("Shape", [ids], [u("ids_shape")]),
+        helper.make_node("Concat", [u("ids_shape"), c("k")], [u("out_shape")], axis=0),
+        helper.make_node("Reshape", [u("scaled"), u("out_shape")], [out]),
+    ]
+
+
 def _packed_uses(
     name: str,
     q: QTensor,
@@ -395,13 +414,7 @@ def _packed_uses(
                 helper.make_node("Cast", [lanes], [u("lanes32")], to=onnx.TensorProto.FLOAT),
                 helper.make_node("Sub", [u("lanes32"), c("zero")], [u("codes")]),
                 helper.make_node("Reshape", [u("codes"), c("gshape")], [u("grouped")]),
-                helper.make_node("Gather", [c("sh"), u("ids")], [u("sh")], axis=0),
-                helper.make_node("Cast", [u("sh")], [u("s32")], to=onnx.TensorProto.FLOAT),
-                helper.make_node("Unsqueeze", [u("s32"), c("flat")], [u("s3")]),
-                helper.make_node("Mul", [u("grouped"), u("s3")], [u("scaled")]),
-                helper.make_node("Shape", [ids], [u("ids_shape")]),
-                helper.make_node("Concat", [u("ids_shape"), c("k")], [u("out_shape")], axis=0),
-                helper.make_node("Reshape", [u("scaled"), u("out_shape")], [out]),
+                *_scaled_rows(u("grouped"), ids, out, c, u),
             ]
         else:  # the output projection
             product = user.output[0] if len(user.input) < 3 else u("product")
@@ -508,13 +521,7 @@ def _column_table_uses(
                 helper.make_node("Gather", [c("rows_u8"), u("ids")], [u("rows")], axis=0),  # [R, K]
                 helper.make_node("Cast", [u("rows")], [u("rows32")], to=onnx.TensorProto.FLOAT),
                 helper.make_node("Sub", [u("rows32"), c("zero")], [u("codes")]),
-                helper.make_node("Gather", [c("sh"), u("ids")], [u("sh")], axis=0),
-                helper.make_node("Cast", [u("sh")], [u("s32")], to=onnx.TensorProto.FLOAT),
-                helper.make_node("Unsqueeze", [u("s32"), c("flat")], [u("s2")]),
-                helper.make_node("Mul", [u("codes"), u("s2")], [u("scaled")]),
-                helper.make_node("Shape", [ids], [u("ids_shape")]),
-                helper.make_node("Concat", [u("ids_shape"), c("k")], [u("out_shape")], axis=0),
-                helper.make_node("Reshape", [u("scaled"), u("out_shape")], [out]),
+                *_scaled_rows(u("codes"), ids, out, c, u),
             ]
         else:  # the output projection
             product = user.output[0] if len(user.input) < 3 else u("product")
