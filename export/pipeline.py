@@ -70,6 +70,10 @@ class ExportOptions:
     # quantized linears in ONNX: "int8" activations (fast kernels), "fp32" (closest to eager), or
     # "auto": int8 where the export gate passes, else fp32 (``export_bundle``)
     lowbit_compute: str = "auto"
+    # the ExecuTorch program's int8 linears of --weights int8: "int8" activations (XNNPACK's dynamically
+    # quantized linears, one scale per token) or "fp32" (weight-only); ``export_bundle`` sets it from
+    # ``lowbit_compute``, trying int8 first under "auto"
+    pte_lowbit_compute: str = "fp32"
     # the ONNX decoder's step contract (docs/bundle.md): 2 grows the cache; 1 is the static cache of
     # schema 1 bundles, kept so that runtimes can be tested against them
     onnx_step_contract: int = 2
@@ -258,22 +262,31 @@ def export_bundle(
     tokens equal to eager on 95% of the parity sentences), in this order: int8 activations, the
     encoder's per-row int8 linears quantizing per call (``DynamicQuantizeMatMul``); int8 activations,
     row-wise as the decoder's; and, for ``lowbit_compute="auto"`` (the default), fp32 activations.
+    The ExecuTorch program of ``--weights int8`` is tried apart from them: int8 activations per token
+    (XNNPACK's ``qd8`` linears), then, under ``"auto"``, fp32 ones (weight-only linears).
     ``"int8"`` and ``"fp32"`` keep to their own kind and refuse what fails the gate."""
     options = options or ExportOptions()
     say = progress or (lambda _msg: None)
     _validate_options(options)
     attempts = _COMPUTE_ATTEMPTS[options.lowbit_compute]
-    for i, (compute, per_call) in enumerate(attempts):
+    # the program's kernels, tried apart from ONNX's: each backend has its own gate result
+    pte_attempts = _PTE_ATTEMPTS[options.lowbit_compute] if options.weights == "int8" else ("fp32",)
+    i = j = 0
+    while True:
+        (compute, per_call), pte = attempts[i], pte_attempts[j]
         try:
-            return _export_once(model, out_dir, replace(options, lowbit_compute=compute), say, per_call)
+            once = replace(options, lowbit_compute=compute, pte_lowbit_compute=pte)
+            return _export_once(model, out_dir, once, say, per_call)
         except _ParityError as exc:
-            if exc.backend != "onnx" or i + 1 == len(attempts):
+            if exc.backend == "onnx" and i + 1 < len(attempts):
+                i += 1
+                tried, then = _ATTEMPT_NAMES[compute, per_call], _ATTEMPT_NAMES[attempts[i]]
+            elif exc.backend == "executorch" and j + 1 < len(pte_attempts):
+                j += 1
+                tried, then = f"ExecuTorch: {pte} activations", f"{pte_attempts[j]} activations in ExecuTorch"
+            else:
                 raise
-            say(
-                f"{_ATTEMPT_NAMES[compute, per_call]} missed the export gate ({exc.measured}): "
-                f"exporting again with {_ATTEMPT_NAMES[attempts[i + 1]]}"
-            )
-    raise AssertionError("unreachable")
+            say(f"{tried} missed the export gate ({exc.measured}): exporting again with {then}")
 
 
 # lowbit_compute -> the (activations, per-call encoder) kernels tried in turn
@@ -282,11 +295,27 @@ _COMPUTE_ATTEMPTS = {
     "int8": (("int8", True), ("int8", False)),
     "fp32": (("fp32", False),),
 }
+# lowbit_compute -> the activations of the ExecuTorch program's int8 linears tried in turn (--weights int8)
+_PTE_ATTEMPTS = {"auto": ("int8", "fp32"), "int8": ("int8",), "fp32": ("fp32",)}
 _ATTEMPT_NAMES = {
     ("int8", True): "int8 activations quantized per call in the encoder",
     ("int8", False): "row-wise int8 activations in the encoder",
     ("fp32", False): "fp32 activations (--lowbit-compute fp32)",
 }
+
+
+def _pte_compute(ckpt: Checkpoint, options: ExportOptions) -> str:
+    """The activations of the program's int8 linears: ``options.pte_lowbit_compute`` for the codes of
+    --weights int8; a ``pocketmt quantize`` checkpoint keeps ``pte_quantized``'s own policy."""
+    return options.pte_lowbit_compute if ckpt.rounded and ckpt.quantization is None else "fp32"
+
+
+def _pte_int8_policy(ckpt: Checkpoint, options: ExportOptions) -> Callable[[str, str], bool] | None:
+    """Every linear on int8 activations (XNNPACK's ``qd8`` kernels: one scale per token, so a batch
+    still computes as its rows one at a time), or None: ``pte_quantized``'s default policy."""
+    if _pte_compute(ckpt, options) != "int8":
+        return None
+    return lambda _name, _role: True
 
 
 def _export_once(
@@ -329,7 +358,9 @@ def _export_once(
 
             # the codes of a quantized checkpoint or of --weights int8: the program keeps them low-bit
             quantized = ckpt.quantization.tensors if ckpt.quantization else (ckpt.rounded or None)
-            graph_entries["executorch"] = export_pte(graphs, shapes, staging / "model.pte", quantized)
+            graph_entries["executorch"] = export_pte(
+                graphs, shapes, staging / "model.pte", quantized, _pte_int8_policy(ckpt, options)
+            )
             report.seconds["executorch"] = time.perf_counter() - t0
         if "onnx" in options.formats:
             say("exporting ONNX graphs")
@@ -369,7 +400,9 @@ def _export_once(
         probes = _probe_ids(graphs.dims.vocab_size, special, options.max_source_len)
         parity = None
         # int8-activation kernels: (source ids, eager greedy tokens), computed once for every backend
-        if ckpt.quantization or (ckpt.rounded and options.lowbit_compute == "int8"):
+        if ckpt.quantization or (
+            ckpt.rounded and "int8" in (options.lowbit_compute, _pte_compute(ckpt, options))
+        ):
             parity = [
                 (ids, beam_search(eager, ids, greedy_cfg).tokens)
                 for ids in _parity_sources(tokenizer, options)
@@ -495,7 +528,7 @@ def _check_backends(
                     f"sentences, under {PARITY_MIN_AGREEMENT:.0%}"
                     + (
                         " (try --lowbit-compute fp32)"
-                        if backend == "onnx"
+                        if backend == "onnx" or options.pte_lowbit_compute == "int8"
                         else " (its blockwise-int4 linears take int8 activations: a per-channel scheme runs on fp32 ones)"
                     )
                 )

@@ -233,8 +233,9 @@ def test_int8_program_keeps_the_int8_codes_and_translates_as_its_eager_model(
 ) -> None:
     """``--weights int8`` makes the phone's ``model.pte`` low-bit too: every linear an XNNPACK weight-only
     int8 linear (``qc8w``) on the rounded codes and the tied embedding packed, so the program holds about
-    a byte per weight instead of the rounded values as fp32 (it did, at four times the size), and it
-    translates as the eager rounded model does."""
+    a byte per weight instead of the rounded values as fp32 (it did, at four times the size). With fp32
+    activations it translates as the eager rounded model does; with int8 ones (``auto`` tries them
+    first) as the export gate allows; either way a batch as one sentence at a time."""
     from pocketmt.export.pipeline import ExportOptions, eager_translator, export_bundle
     from pocketmt.runtime.translator import TranslateOptions, Translator
 
@@ -250,29 +251,41 @@ def test_int8_program_keeps_the_int8_codes_and_translates_as_its_eager_model(
     entry = json.loads((out / "manifest.json").read_text())["graphs"]["executorch"]
     storage = entry["lowbit"]["storage"]
     assert storage.get("qc8w", 0) > 0 and "fp32" not in storage
+    # int8 activations per token where the gate passed (the agreement on record), else weight-only
+    int8_activations = entry["lowbit"]["activations"].get("int8", 0) > 0
     assert entry["weight_bytes"]["fp32"] == 0
     assert 7.9 < entry["linear_bits_per_weight"] < 9.5
     # each int8 linear weight replaced four fp32 bytes (scales and the program's own bytes aside)
     shrunk = (tiny_bundle / "model.pte").stat().st_size - (out / "model.pte").stat().st_size
     assert shrunk > 2 * entry["weight_bytes"]["linear"]
     eager = eager_translator(tiny_model_dir, options).translate(sentences, TranslateOptions(beam_size=1))
-    exported = Translator(out, backend="executorch").translate(sentences, TranslateOptions(beam_size=1))
-    assert [t.token_ids for t in exported] == [t.token_ids for t in eager]
+    translator = Translator(out, backend="executorch")
+    exported = translator.translate(sentences, TranslateOptions(beam_size=1), batch_size=1)
+    same = sum(a.token_ids == b.token_ids for a, b in zip(exported, eager, strict=True))
+    if int8_activations:
+        check = json.loads((out / "manifest.json").read_text())["export_check"]["backends"]["executorch"]
+        assert check["greedy_agreement"] >= 0.95 and same >= 0.8 * len(sentences)
+    else:
+        assert same == len(sentences)
+    batched = translator.translate(sentences, TranslateOptions(beam_size=1), batch_size=4)
+    assert [t.token_ids for t in batched] == [t.token_ids for t in exported]
 
 
 def test_export_tries_kernels_in_turn_until_one_passes_the_gate(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``auto``: per-call int8 encoder, then row-wise int8, then fp32 activations, each tried only when
-    the one before failed the ONNX agreement gate; ``int8`` never falls back to fp32; a failure of
-    another backend is not retried."""
+    the one before failed the ONNX agreement gate; the ExecuTorch program's int8 then fp32 activations
+    the same way, apart from ONNX's; ``int8`` never falls back to fp32."""
     from pocketmt.export import pipeline
 
     tried: list[tuple[str, bool]] = []
+    programs: list[str] = []
 
     def fails(times: int, backend: str = "onnx"):  # type: ignore[no-untyped-def]
         def once(model, out_dir, options, say, per_call):  # type: ignore[no-untyped-def]
             tried.append((options.lowbit_compute, per_call))
+            programs.append(options.pte_lowbit_compute)
             if len(tried) <= times:
                 raise pipeline._ParityError(f"refusing: {backend} agreement", backend, "50%")
             return "report"
@@ -291,13 +304,31 @@ def test_export_tries_kernels_in_turn_until_one_passes_the_gate(
         options = pipeline.ExportOptions(formats=("onnx",), weights="int8", lowbit_compute=compute)
         assert pipeline.export_bundle(tiny_model_dir, tmp_path / "b", options) == "report"
         assert tried == want
-    for compute, times, backend, want_tries in (("int8", 2, "onnx", 2), ("auto", 1, "executorch", 1)):
+    # the program: int8 activations, then fp32 under auto, while ONNX keeps the kernels that passed
+    tried.clear()
+    programs.clear()
+    monkeypatch.setattr(pipeline, "_export_once", fails(1, "executorch"))
+    options = pipeline.ExportOptions(weights="int8")
+    assert pipeline.export_bundle(tiny_model_dir, tmp_path / "b", options) == "report"
+    assert programs == ["int8", "fp32"] and tried == [("int8", True), ("int8", True)]
+    for compute, times, backend, want_tries in (
+        ("int8", 2, "onnx", 2),
+        ("auto", 2, "executorch", 2),
+        ("int8", 1, "executorch", 1),
+    ):
         tried.clear()
         monkeypatch.setattr(pipeline, "_export_once", fails(times, backend))
         options = pipeline.ExportOptions(weights="int8", lowbit_compute=compute)
         with pytest.raises(pipeline.ExportError, match=f"refusing: {backend} agreement"):
             pipeline.export_bundle(tiny_model_dir, tmp_path / "b", options)
         assert len(tried) == want_tries
+    # a quantize checkpoint's program (no --weights) keeps its own kernels: tried once
+    tried.clear()
+    programs.clear()
+    monkeypatch.setattr(pipeline, "_export_once", fails(1, "executorch"))
+    with pytest.raises(pipeline.ExportError, match="refusing: executorch agreement"):
+        pipeline.export_bundle(tiny_model_dir, tmp_path / "b", pipeline.ExportOptions())
+    assert programs == ["fp32"]
 
 
 def test_unknown_weight_format_is_a_one_line_error(tiny_model_dir: Path, tmp_path: Path) -> None:

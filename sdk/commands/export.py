@@ -37,8 +37,9 @@ def add_parsers(sub: Any) -> None:
         dest="lowbit_compute",
         choices=["auto", "int8", "fp32"],
         default="auto",
-        help="quantized linears: int8 activations (fast kernels), fp32 (closest to eager), or auto "
-        "(default): int8 where the export check passes, else fp32",
+        help="quantized linears (ONNX, and the .pte of --weights int8): int8 activations (fast "
+        "kernels), fp32 (closest to eager), or auto (default): int8 where the export check passes, "
+        "else fp32",
     )
     p.add_argument(
         "--shortlist-src",
