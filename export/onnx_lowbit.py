@@ -436,6 +436,26 @@ def _packed_uses(
     return packed.nbytes + half.nbytes
 
 
+def _int8_rounding(x: str, c: Callable[[str], str], inits: list[onnx.TensorProto]) -> list[onnx.NodeProto]:
+    """Int8 rounding of activations ``x`` over their last axis, written once for the kernels that
+    quantize in the graph and for the shortlist step that must round as they do:
+    ``c("scale") = max(max|x| / 127, 1e-30)``, ``c("rounded") = round(x / scale)`` (in -127..127)."""
+    inits += [
+        numpy_helper.from_array(np.asarray([-1], np.int64), c("last")),
+        numpy_helper.from_array(np.asarray(127.0, np.float32), c("qmax")),
+        # an all-zero row or block: any positive scale gives codes 0 (the kernels' scale 0 does too)
+        numpy_helper.from_array(np.asarray(1e-30, np.float32), c("tiny")),
+    ]
+    return [
+        helper.make_node("Abs", [x], [c("abs")]),
+        helper.make_node("ReduceMax", [c("abs"), c("last")], [c("amax")], keepdims=1),
+        helper.make_node("Div", [c("amax"), c("qmax")], [c("scale0")]),
+        helper.make_node("Max", [c("scale0"), c("tiny")], [c("scale")]),
+        helper.make_node("Div", [x, c("scale")], [c("ratio")]),
+        helper.make_node("Round", [c("ratio")], [c("rounded")]),
+    ]
+
+
 def _per_row_integer(
     x: str,
     codes: str,
@@ -452,29 +472,16 @@ def _per_row_integer(
     as its rows one at a time. On AVX2, from 4 rows on, it takes 0.42-0.52x the time of
     ``MatMulNBits(bits=8)`` over an 8000 x 256 table, 1.10x at one row (``benchmarks/bench_int8_kernels.py``)."""
     c = lambda suffix: f"{prefix}__{suffix}"  # noqa: E731
-    # the constants once per graph, whichever products use them
-    k = lambda suffix: f"{_ROWS_PREFIX}{suffix}"  # noqa: E731
-    have = {i.name for i in inits}
-    constants = [
-        (k("last"), np.asarray([-1], np.int64)),
-        (k("qmax"), np.asarray(127.0, np.float32)),
-        # an all-zero row: any positive scale gives codes 0
-        (k("tiny"), np.asarray(1e-30, np.float32)),
-        (k("zero_f"), np.asarray(float(U8_ZERO), np.float32)),
-        (k("zp"), np.asarray(U8_ZERO, np.uint8)),
+    inits += [
+        numpy_helper.from_array(np.asarray(float(U8_ZERO), np.float32), c("zero_f")),
+        numpy_helper.from_array(np.asarray(U8_ZERO, np.uint8), c("zp")),
     ]
-    inits += [numpy_helper.from_array(v, n) for n, v in constants if n not in have]
     nodes += [
         helper.make_node("Cast", [half], [c("s32")], to=onnx.TensorProto.FLOAT),
-        helper.make_node("Abs", [x], [c("abs")]),
-        helper.make_node("ReduceMax", [c("abs"), k("last")], [c("amax")], keepdims=1),
-        helper.make_node("Div", [c("amax"), k("qmax")], [c("scale0")]),
-        helper.make_node("Max", [c("scale0"), k("tiny")], [c("scale")]),
-        helper.make_node("Div", [x, c("scale")], [c("ratio")]),
-        helper.make_node("Round", [c("ratio")], [c("rounded")]),
-        helper.make_node("Add", [c("rounded"), k("zero_f")], [c("shifted")]),
+        *_int8_rounding(x, c, inits),
+        helper.make_node("Add", [c("rounded"), c("zero_f")], [c("shifted")]),
         helper.make_node("Cast", [c("shifted")], [c("xq")], to=onnx.TensorProto.UINT8),
-        helper.make_node("MatMulInteger", [c("xq"), codes, k("zp"), k("zp")], [c("acc")]),
+        helper.make_node("MatMulInteger", [c("xq"), codes, c("zp"), c("zp")], [c("acc")]),
         helper.make_node("Cast", [c("acc")], [c("accf")], to=onnx.TensorProto.FLOAT),
         helper.make_node("Mul", [c("accf"), c("scale")], [c("rows")]),
         helper.make_node("Mul", [c("rows"), c("s32")], outputs),
@@ -534,7 +541,6 @@ def _column_table_uses(
 
 
 _SUBSET_PREFIX = "subset_projection__"
-_ROWS_PREFIX = "int8_rows__"
 
 
 def _subset_projections_as_int8(
@@ -557,23 +563,12 @@ def _subset_projections_as_int8(
         block = looked_up[t.input[0]]
         c = lambda suffix, at=node.output[0]: f"{_SUBSET_PREFIX}{at}__{suffix}"  # noqa: E731
         x = node.input[0]
-        inits += [
-            numpy_helper.from_array(np.asarray([-1, block], np.int64), c("blocks")),
-            numpy_helper.from_array(np.asarray([-1], np.int64), c("last")),
-            numpy_helper.from_array(np.asarray(127.0, np.float32), c("qmax")),
-            # an all-zero block: scale 0 in the kernel, codes 0; here any positive scale gives 0 too
-            numpy_helper.from_array(np.asarray(1e-30, np.float32), c("tiny")),
-        ]
+        inits.append(numpy_helper.from_array(np.asarray([-1, block], np.int64), c("blocks")))
         out += [
             helper.make_node("Shape", [x], [c("shape")]),
             helper.make_node("Reshape", [x, c("blocks")], [c("xb")]),
-            helper.make_node("Abs", [c("xb")], [c("abs")]),
-            helper.make_node("ReduceMax", [c("abs"), c("last")], [c("amax")], keepdims=1),
-            helper.make_node("Div", [c("amax"), c("qmax")], [c("scale0")]),
-            helper.make_node("Max", [c("scale0"), c("tiny")], [c("scale")]),
-            helper.make_node("Div", [c("xb"), c("scale")], [c("ratio")]),
-            helper.make_node("Round", [c("ratio")], [c("codes")]),
-            helper.make_node("Mul", [c("codes"), c("scale")], [c("xq")]),
+            *_int8_rounding(c("xb"), c, inits),
+            helper.make_node("Mul", [c("rounded"), c("scale")], [c("xq")]),
             helper.make_node("Reshape", [c("xq"), c("shape")], [c("x8")]),
         ]
         node.input[0] = c("x8")

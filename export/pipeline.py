@@ -307,7 +307,7 @@ _ATTEMPT_NAMES = {
 def _pte_compute(ckpt: Checkpoint, options: ExportOptions) -> str:
     """The activations of the program's int8 linears: ``options.pte_lowbit_compute`` for the codes of
     --weights int8; a ``pocketmt quantize`` checkpoint keeps ``pte_quantized``'s own policy."""
-    return options.pte_lowbit_compute if ckpt.rounded and ckpt.quantization is None else "fp32"
+    return options.pte_lowbit_compute if ckpt.rounded else "fp32"  # rounded: --weights int8 only
 
 
 def _pte_int8_policy(ckpt: Checkpoint, options: ExportOptions) -> Callable[[str, str], bool] | None:
