@@ -45,15 +45,17 @@ def length_normalize(score: float, length: int, alpha: float) -> float:
 
 def mask_log_probs(log_probs: F32, t: int, cfg: SearchConfig) -> F32:
     """Section 2: banned ids never appear; with forced EOS the last step may only end. A NaN or
-    ``+inf`` left after masking is a broken model, not a score: the search stops with an error."""
+    ``+inf`` left after masking is a broken model, not a score: the search stops with an error.
+    Returns a new array; ``log_probs`` is left as it was."""
     out = log_probs.copy()
-    if cfg.banned_ids:
-        out[:, list(cfg.banned_ids)] = NEG_INF
+    for banned in cfg.banned_ids:  # (one or two ids: a column each, no index array to build)
+        out[:, banned] = NEG_INF
     if cfg.forced_eos and t == cfg.max_new_tokens - 1:
         eos = out[:, cfg.eos_id].copy()
         out[:, :] = NEG_INF
         out[:, cfg.eos_id] = eos
-    if not (out < np.inf).all():  # one pass: false for NaN and +inf, true for -inf
+    # one reduction, no temporary: the maximum is NaN when any entry is NaN, +inf when any is +inf
+    if not out.max() < np.inf:
         raise BundleError(
             f"the model's log-probabilities at step {t} are not finite (NaN or +inf): "
             "its weights or graphs are broken"
@@ -121,10 +123,18 @@ def top_candidates(scores: F32, count: int) -> list[tuple[int, int, np.float32]]
     # handful exactly. The bound is the count-th best of one row (row 0, the best beam's, the
     # tightest in practice): the count best of all rows are at least as good. Non-finite scores are
     # never candidates, so a bound of -inf keeps only the finite ones.
-    first = scores[0][scores[0] > NEG_INF]  # (a selection over many equal -inf is slow)
-    n = len(first)
-    bound = np.partition(first, n - count)[n - count] if count <= n else NEG_INF
-    pool = np.flatnonzero((flat >= bound) & (flat > NEG_INF))
+    row0 = scores[0]
+    masked = int(np.count_nonzero(row0 == NEG_INF))
+    if masked * 8 <= vocab and count <= vocab - masked:
+        # a few -inf (the banned ids) among at least ``count`` finite scores: the count-th best of the
+        # whole row is finite, and what passes a finite bound is finite
+        bound = np.partition(row0, vocab - count)[vocab - count]
+        pool = np.flatnonzero(flat >= bound)
+    else:
+        first = row0[row0 > NEG_INF]  # (a selection over many equal -inf is slow)
+        n = len(first)
+        bound = np.partition(first, n - count)[n - count] if count <= n else NEG_INF
+        pool = np.flatnonzero((flat >= bound) & (flat > NEG_INF))
     order = pool[np.lexsort((pool, -flat[pool]))][:count]
     return [(int(i) // vocab, int(i) % vocab, flat[i]) for i in order]
 
@@ -172,7 +182,7 @@ def beam_step(
 ) -> tuple[list[int], list[list[int]], F32] | None:
     """One step of section 5 for one sentence's ``K`` rows: the parent rows, tokens and scores of the
     next beam, or None once the search stopped (what finished is appended to ``finished``)."""
-    scores = (beam_scores[:, None] + log_probs).astype(np.float32)
+    scores = beam_scores[:, None] + log_probs  # float32 + float32: float32, a new array
     next_rows = advance_beam(scores, beam_tokens, finished, t, cfg)
     if next_rows is None:
         if not finished:  # 5.4 stopped with no survivors and nothing finished
