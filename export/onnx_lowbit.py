@@ -44,6 +44,7 @@ from onnx import helper, numpy_helper
 from pocketmt.export.compression.quantize import QTensor
 from pocketmt.export.compression.quantizers import dequantize
 from pocketmt.export.errors import ExportError
+from pocketmt.export.linear_fusion import fuse_shared_input_linears
 from pocketmt.runtime.packed_weights import pack_codes
 
 MS_DOMAIN = "com.microsoft"
@@ -696,7 +697,7 @@ def lower_lowbit(
     nodes = list(head)
     for node in graph.node:
         nodes.extend(replaced.get(id(node), [node]))
-    nodes = _fold_biases(nodes, graph)
+    nodes = fuse_shared_input_linears(_fold_biases(nodes, graph), graph)
     rounding: list[onnx.TensorProto] = []
     nodes = _subset_projections_as_int8(nodes, looked_up, rounding)
     graph.initializer.extend(rounding)

@@ -79,6 +79,24 @@ def single_row_hypothesis(tokens: list[int], score: np.float32, cfg: SearchConfi
     )
 
 
+def greedy_choice(log_probs: F32, t: int, cfg: SearchConfig) -> tuple[int, np.float32]:
+    """Section 4's choice at step ``t`` from one row of unmasked log-probs: the first maximum after
+    section 2's masks, and its score. Where the row's own first maximum is a finite allowed id before
+    the forced-EOS step, masking could not move it (it only lowers other ids), so no masked copy is
+    made; anything else (a banned id, NaN or +inf on top, the last step) goes through
+    ``mask_log_probs``, with its errors."""
+    best = int(np.argmax(log_probs))  # first maximum (NaN, then +inf, count as the largest)
+    value = log_probs[best]
+    last_step = cfg.forced_eos and t == cfg.max_new_tokens - 1
+    if last_step or best in cfg.banned_ids or not value < np.inf:
+        masked = mask_log_probs(log_probs[None, :], t, cfg)[0]
+        best = int(np.argmax(masked))  # first maximum: lowest id wins ties
+        value = masked[best]
+    if value == NEG_INF:
+        raise no_finite_candidate(t)
+    return best, value
+
+
 def greedy_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) -> Hypothesis:
     """Section 4."""
     model.start(source_ids, rows=1)
@@ -86,11 +104,8 @@ def greedy_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) ->
     score = np.float32(0.0)
     last = cfg.start_id
     for t in range(cfg.max_new_tokens):
-        log_probs = mask_log_probs(model.step([last]), t, cfg)[0]
-        best = int(np.argmax(log_probs))  # first maximum: lowest id wins ties
-        if log_probs[best] == NEG_INF:
-            raise no_finite_candidate(t)
-        score = np.float32(score + log_probs[best])
+        best, value = greedy_choice(model.step([last])[0], t, cfg)
+        score = np.float32(score + value)
         tokens.append(best)
         last = best
         if best == cfg.eos_id:

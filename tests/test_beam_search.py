@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pocketmt.runtime.beam_search import (
@@ -209,3 +209,33 @@ def test_search_invariants_on_random_models(
     if beam == 1:  # section 4 is section 5 with one row: two separate loops, one result
         general = section5_search(TableStepModel(V, table), [1], c)
         assert (general.tokens, general.score, general.finished) == (hyp.tokens, hyp.score, hyp.finished)
+
+
+@settings(max_examples=300, deadline=None)
+@example([-1.0, -2.0, -np.inf, -1.0, -2.0, -0.5], 0, False)  # the row's own maximum is the banned PAD
+@example([-1.0, -2.0, -0.5, -1.0, -2.0, np.nan], 1, False)  # a NaN the mask removes
+@given(
+    st.lists(st.sampled_from([-np.inf, -2.0, -1.0, -0.5, np.nan, np.inf]), min_size=V, max_size=V),
+    st.integers(0, 5),
+    st.booleans(),
+)
+def test_greedy_choice_is_the_first_maximum_after_the_masks(
+    values: list[float], t: int, forced: bool
+) -> None:
+    # the unmasked shortcut must choose what section 2's masked copy chooses, and fail where it fails
+    from pocketmt.runtime.beam_search import BundleError, greedy_choice, mask_log_probs
+
+    row = np.asarray(values, dtype=np.float32)
+    c = cfg(forced_eos=forced)
+    try:
+        masked = mask_log_probs(row[None, :], t, c)[0]
+        best = int(np.argmax(masked))
+        expected: object = (best, masked[best]) if masked[best] > -np.inf else "no candidate"
+    except BundleError as exc:
+        expected = str(exc)
+    try:
+        got: object = greedy_choice(row, t, c)
+    except BundleError as exc:
+        got = "no candidate" if "no token has a finite score" in str(exc) else str(exc)
+    assert got == expected
+    assert np.array_equal(row, np.asarray(values, dtype=np.float32), equal_nan=True)  # left as it was

@@ -202,3 +202,62 @@ def test_int8_projection_and_its_vocabulary_subset_compute_alike(tmp_path: Path)
         assert np.array_equal(alone, full)
         # and the int8 activations are not the fp32 product (so the check above can tell them apart)
         assert not np.allclose(full, x @ table.T, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("per_call", [False, True])
+def test_linears_over_one_input_run_as_one_kernel_with_the_same_outputs(
+    tmp_path: Path, per_call: bool
+) -> None:
+    """Query, key and value projections (three linears with biases over one input) become one low-bit
+    kernel and a Split; a linear over another input stays alone. Every output is bit-identical to its
+    linear lowered by itself, and the file stores each weight once (the Concat is folded at load)."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(7)
+    qs = {f"l{i}": _qtensor(10 + i, Scheme("int8")) for i in range(4)}
+    ws = {name: dequantize(q.codes, q.scales).numpy() for name, q in qs.items()}  # [N, K] each
+    biases = {name: rng.standard_normal(w.shape[0]).astype(np.float32) for name, w in ws.items()}
+    k = ws["l0"].shape[1]
+    reads = {"l0": "x", "l1": "x", "l2": "x", "l3": "h"}
+
+    def save(names: list[str], path: Path) -> None:
+        nodes = [helper.make_node("Relu", ["x"], ["h"])] if "l3" in names else []
+        for name in names:
+            nodes += [
+                helper.make_node("MatMul", [reads[name], f"{name}_w"], [f"{name}_p"]),
+                helper.make_node("Add", [f"{name}_p", f"{name}_b"], [f"{name}_y"]),
+            ]
+        inits = [numpy_helper.from_array(np.ascontiguousarray(ws[n].T), f"{n}_w") for n in names]
+        inits += [numpy_helper.from_array(biases[n], f"{n}_b") for n in names]
+        graph = helper.make_graph(
+            nodes,
+            "g",
+            [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["m", k])],
+            [helper.make_tensor_value_info(f"{n}_y", onnx.TensorProto.FLOAT, ["m", 8]) for n in names],
+            inits,
+        )
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+        lower_lowbit(path, {n: qs[n] for n in names}, accuracy_level=4, per_call=per_call)
+
+    def run(path: Path, x: np.ndarray) -> list[np.ndarray]:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return list(session.run(None, {"x": x}))
+
+    x = rng.standard_normal((3, k)).astype(np.float32)
+    path = tmp_path / "all.onnx"
+    save(list(qs), path)
+    model = onnx.load(str(path))
+    kernel = "DynamicQuantizeMatMul" if per_call else "MatMulNBits"
+    assert [n.op_type for n in model.graph.node].count(kernel) == 2  # l0-l2 fused, l3 alone
+    assert [n.op_type for n in model.graph.node].count("Split") == 1
+    stored = sum(i.ByteSize() for i in model.graph.initializer)
+    alone = []
+    for name in qs:
+        one = tmp_path / f"{name}.onnx"
+        save([name], one)
+        (y,) = run(one, x)
+        alone.append(y)
+        stored -= sum(i.ByteSize() for i in onnx.load(str(one)).graph.initializer)
+    assert stored < 64  # the split sizes, no second copy of a weight
+    for got, want in zip(run(path, x), alone, strict=True):
+        assert np.array_equal(got, want)
