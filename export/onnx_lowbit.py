@@ -514,7 +514,7 @@ def _column_table_uses(
     ]
     transposed = False
     for i, user in enumerate(users):
-        u = lambda suffix, i=i: f"{name}__{i}_{suffix}"  # noqa: E731
+        u = lambda suffix, i=i: _lookup_name(name, i, suffix)  # noqa: E731
         nodes: list[onnx.NodeProto] = []
         if user.op_type == "Gather":
             ids, out = user.input[1], user.output[0]
@@ -544,15 +544,31 @@ def _column_table_uses(
 _SUBSET_PREFIX = "subset_projection__"
 
 
+def _lookup_name(table: str, use: int, suffix: str) -> str:
+    """A node name of lookup ``use`` of ``table`` in ``_column_table_uses``: ``rows`` are the gathered
+    uint8 codes ``[R, K]``, ``sh`` their fp16 scales ``[R]``."""
+    return f"{table}__{use}_{suffix}"
+
+
 def _subset_projections_as_int8(
-    nodes: list[onnx.NodeProto], looked_up: dict[str, int], inits: list[onnx.TensorProto]
+    nodes: list[onnx.NodeProto],
+    looked_up: dict[str, int],
+    inits: list[onnx.TensorProto],
+    integer_rows: dict[str, tuple[str, str]] | None = None,
 ) -> list[onnx.NodeProto]:
     """The projection over a vocabulary subset (``x @ Transpose(Gather(table, ids))``, the shortlist
     step) of a table whose full projection takes int8 activations (``_per_row_integer``, or
     ``MatMulNBits`` for a grouped table): ``x`` goes through that kernel's activation rounding first
     (per block of ``block`` inputs of each row, the whole row for ``_per_row_integer``,
     ``scale = max|x| / 127``, ``x -> round(x / scale) * scale``), so that the subset's logits are the
-    full step's (within 1.4e-4 on a one-node check of 8000 x 256) instead of fp32 ones."""
+    full step's (within 1.4e-4 on a one-node check of 8000 x 256) instead of fp32 ones.
+
+    ``integer_rows``: for a per-row table stored by columns (``_column_table_uses``), the lookup's
+    gathered uint8 rows and fp16 scales by the lookup's output. There the subset is the full
+    projection's own integer product on the gathered codes (``_per_row_integer``): its columns equal
+    the full step's exactly, and the step reads one byte per weight instead of decoding the rows to
+    fp32 (what is left of that decoding is unused, and ``_without_unused`` drops it)."""
+    integer_rows = integer_rows or {}
     made = {n.output[0]: n for n in nodes}
     out: list[onnx.NodeProto] = []
     for node in nodes:
@@ -564,6 +580,11 @@ def _subset_projections_as_int8(
         block = looked_up[t.input[0]]
         c = lambda suffix, at=node.output[0]: f"{_SUBSET_PREFIX}{at}__{suffix}"  # noqa: E731
         x = node.input[0]
+        if t.input[0] in integer_rows:
+            rows, half = integer_rows[t.input[0]]
+            out.append(helper.make_node("Transpose", [rows], [c("cols")], perm=[1, 0]))  # [K, R] uint8
+            _per_row_integer(x, c("cols"), half, [node.output[0]], c("p"), inits, out)
+            continue
         inits.append(numpy_helper.from_array(np.asarray([-1, block], np.int64), c("blocks")))
         out += [
             helper.make_node("Shape", [x], [c("shape")]),
@@ -575,6 +596,17 @@ def _subset_projections_as_int8(
         node.input[0] = c("x8")
         out.append(node)
     return out
+
+
+def _without_unused(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """``nodes`` less those whose outputs nothing reads (ONNX Runtime would still run them)."""
+    needed = {o.name for o in graph.output}
+    kept: list[onnx.NodeProto] = []
+    for node in reversed(nodes):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(node.input)
+    return kept[::-1]
 
 
 # the ops ``_fold_biases`` hands a bias to: the inputs they are made with, and how many absent
@@ -649,6 +681,7 @@ def lower_lowbit(
     dropped: set[str] = set()
     # rows looked up in a table whose output projection takes int8 activations -> its block size
     looked_up: dict[str, int] = {}
+    integer_rows: dict[str, tuple[str, str]] = {}  # per-row tables' lookups: gathered codes, scales
     for init in graph.initializer:
         if init.data_type != onnx.TensorProto.FLOAT or len(init.dims) != 2:
             continue
@@ -686,6 +719,17 @@ def lower_lowbit(
                     k = q.codes.shape[1]
                     block = k if per_row_int8(q, accuracy_level) else _block_size(q, k)
                     looked_up.update({u.output[0]: block for u in users if u.op_type == "Gather"})
+                    if per_row_int8(q, accuracy_level):
+                        integer_rows.update(
+                            {
+                                u.output[0]: (
+                                    _lookup_name(init.name, i, "rows"),
+                                    _lookup_name(init.name, i, "sh"),
+                                )
+                                for i, u in enumerate(users)
+                                if u.op_type == "Gather"
+                            }
+                        )
             else:
                 stats.embedding_bytes += _packed_table(init.name, q, new_inits, head)
             dropped.add(init.name)
@@ -699,7 +743,7 @@ def lower_lowbit(
         nodes.extend(replaced.get(id(node), [node]))
     nodes = fuse_shared_input_linears(_fold_biases(nodes, graph), graph)
     rounding: list[onnx.TensorProto] = []
-    nodes = _subset_projections_as_int8(nodes, looked_up, rounding)
+    nodes = _without_unused(_subset_projections_as_int8(nodes, looked_up, rounding, integer_rows), graph)
     graph.initializer.extend(rounding)
     del graph.node[:]
     graph.node.extend(nodes)
