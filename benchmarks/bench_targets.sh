@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data/multi30k}
 OUT=${OUT:-benchmarks/results/targets}
 LIMIT=${LIMIT:-500}
-INT8=${INT8:-runs/bench/student-int8-shortlist-v4}
+INT8=${INT8:-runs/bench/student-int8-shortlist-v5}
 SRC=$DATA/test_2016_flickr.en.gz
 REF=$DATA/test_2016_flickr.de.gz
 mkdir -p "$OUT"
@@ -55,7 +55,7 @@ if [ "$only" = all ]; then
 fi
 # ExecuTorch against ONNX Runtime on the same bundle, one thread each (bench resizes ExecuTorch's pool):
 # the built-in, and the int8 student exported to both (made here when missing)
-INT8_PTE=${INT8_PTE:-runs/bench/student-int8-pte}
+INT8_PTE=${INT8_PTE:-runs/bench/student-int8-pte-v2}
 if [ ! -f "$INT8_PTE/manifest.json" ]; then
   pocketmt export models/student-en-de -o "$INT8_PTE" --format pte,onnx --weights int8 --overwrite
 fi
