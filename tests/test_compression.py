@@ -206,11 +206,13 @@ def test_ternary_onnx_bundle_packs_two_bits_and_matches_eager(ternary_dir: Path,
         nodes += [n for n in graph.node if n.op_type == "MatMulNBits"]
     _, tensors = load_quantization(ternary_dir)  # type: ignore[misc]
     linear = {n: q for n, q in tensors.items() if n != "model.shared"}
-    # every linear, and the tied output projection on the embedding's own int4 codes
-    bits = sorted(next(a.i for a in n.attribute if a.name == "bits") for n in nodes)
+    # every linear, and the tied output projection on the embedding's own int4 codes: their output
+    # rows, whether a linear runs alone or joined with others over the same input (linear_fusion)
+    columns = sum(next(a.i for a in n.attribute if a.name == "N") for n in nodes)
+    assert columns == sum(q.codes.shape[0] for q in linear.values()) + raw["model"]["vocab_size"]
     # with fp32 activations the linears run the 4-bit kernel on their 2-bit codes, repacked at load
     # (the bytes stored stay 2 bits per weight: below)
-    assert bits == [4] * (len(linear) + 1)
+    assert {next(a.i for a in n.attribute if a.name == "bits") for n in nodes} == {4}
     assert sum(n.op_type == "BitShift" for n in graph.node) >= 1
     assert all(next(a.i for a in n.attribute if a.name == "accuracy_level") == 1 for n in nodes)
     # no fp32 copy of the embedding: its lookups read the packed rows
