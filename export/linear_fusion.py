@@ -5,14 +5,16 @@ values of every decoder layer, which the encoder computes from its output. Each 
 ``MatMulNBits`` (or ``DynamicQuantizeMatMul``) nodes with the same input and kernel settings. One node
 over their weights side by side does the same arithmetic for every output column: the kernel quantizes
 the activations from the input alone, and a column is the dot product of those with its own codes and
-scale. So the outputs are bit-identical, in fewer kernel calls (each call costs a fixed 10-15 us on one
-core, a decoder step has 16), and a ``Split`` hands each consumer its columns back.
+scale. So the outputs are bit-identical, in fewer kernel calls (the student's decoder step goes from
+16 to 12, 2-3% of its time on one core), and a ``Split`` hands each consumer its columns back.
 
 The weights are joined by ``Concat`` nodes over the stored initializers, which ONNX Runtime folds once
 when it loads the graph: the file keeps each weight once, as the manifest's byte counts say.
 """
 
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 import onnx
@@ -114,21 +116,16 @@ def fuse_shared_input_linears(nodes: list[onnx.NodeProto], graph: onnx.GraphProt
             out.extend(replaced.get(id(node), [node]))
     # the members' own copies of a shared input (each linear's zero point) are read no more
     read = {name for node in out for name in node.input}
-    kept = [i for i in graph.initializer if i.name in read or i.name not in _member_inputs(nodes, dropped)]
+    unread = {name for node in nodes if id(node) in dropped for name in node.input} - read
+    kept = [i for i in graph.initializer if i.name not in unread]
     del graph.initializer[:]
     graph.initializer.extend(kept)
     return _in_running_order(out, graph)
 
 
-def _member_inputs(nodes: list[onnx.NodeProto], dropped: set[int]) -> set[str]:
-    return {name for node in nodes if id(node) in dropped for name in node.input}
-
-
 def _in_running_order(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     """``nodes`` sorted so that each comes after the producers of its inputs (Kahn's algorithm, the
     lowest old position first among the ready ones)."""
-    import heapq
-
     made = {o: i for i, n in enumerate(nodes) for o in n.output}
     waiting = [0] * len(nodes)
     readers: dict[int, list[int]] = {}

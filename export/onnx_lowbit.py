@@ -717,19 +717,15 @@ def lower_lowbit(
                 if projection_accuracy(q, accuracy_level) == 4:
                     # the projection's activation rounding: per row (``_per_row_integer``) or per block
                     k = q.codes.shape[1]
-                    block = k if per_row_int8(q, accuracy_level) else _block_size(q, k)
-                    looked_up.update({u.output[0]: block for u in users if u.op_type == "Gather"})
-                    if per_row_int8(q, accuracy_level):
-                        integer_rows.update(
-                            {
-                                u.output[0]: (
-                                    _lookup_name(init.name, i, "rows"),
-                                    _lookup_name(init.name, i, "sh"),
-                                )
-                                for i, u in enumerate(users)
-                                if u.op_type == "Gather"
-                            }
-                        )
+                    per_row = per_row_int8(q, accuracy_level)
+                    block = k if per_row else _block_size(q, k)
+                    for i, u in enumerate(users):
+                        if u.op_type != "Gather":
+                            continue
+                        looked_up[u.output[0]] = block
+                        if per_row:  # the subset product can run on the gathered codes themselves
+                            rows, half = (_lookup_name(init.name, i, s) for s in ("rows", "sh"))
+                            integer_rows[u.output[0]] = (rows, half)
             else:
                 stats.embedding_bytes += _packed_table(init.name, q, new_inits, head)
             dropped.add(init.name)
