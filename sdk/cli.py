@@ -32,7 +32,6 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "export": (
         "torch",
         "executorch",
-        "onnx",
         "onnxscript",
         "transformers",
         "matplotlib",

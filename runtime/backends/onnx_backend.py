@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pocketmt.runtime.backends.onnx_signed_int8 import (
+    has_integer_products,
+    signed_graph,
+    signed_weights_exact,
+)
 from pocketmt.runtime.errors import BundleError
 from pocketmt.runtime.manifest import Manifest, OnnxSection, check_graph_shapes, onnx_shapes
 from pocketmt.runtime.step import F32, I64
@@ -46,36 +51,49 @@ class OnnxGraphs:
         step_contract: int = 1,
         shortlist_path: Path | None = None,
         encode_one_sentence: bool = False,
+        signed_int8: bool | None = None,
     ) -> None:
+        """``signed_int8``: run the integer products on signed weights (``onnx_signed_int8``; the same
+        outputs); None: where this CPU computes them exactly (a graph without integer products loads
+        as stored, without the ``onnx`` package)."""
         import onnxruntime as ort
 
         self.step_contract = step_contract
+        # how many integer products run on signed weights, per graph file (for reports and tests)
+        self.signed_products: dict[str, int] = {}
         self.encode_one_sentence = encode_one_sentence
         # a failed run is reported as a BundleError; keep ONNX Runtime's own log line off stderr
         self._quiet = ort.RunOptions()
         self._quiet.log_severity_level = 4
 
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if dequantize_at_load:
-            # without QDQ fusion, ONNX Runtime constant-folds DequantizeLinear of stored weights once
-            options.add_session_config_entry("session.disable_quant_qdq", "1")
-        if threads:
-            options.intra_op_num_threads = threads
+        def options(folder: Path | None = None) -> Any:
+            made = ort.SessionOptions()
+            made.log_severity_level = 3
+            if dequantize_at_load:
+                # without QDQ fusion, ONNX Runtime constant-folds DequantizeLinear of stored weights once
+                made.add_session_config_entry("session.disable_quant_qdq", "1")
+            if threads:
+                made.intra_op_num_threads = threads
+            if folder is not None:  # a graph given as bytes: its external weights are in ``folder``
+                made.add_session_config_entry(
+                    "session.model_external_initializers_file_folder_path", str(folder)
+                )
+            return made
+
+        def session(path: Path) -> Any:
+            wanted = signed_int8 is not False and has_integer_products(path)
+            rewritten = signed_graph(path) if wanted and (signed_int8 or signed_weights_exact()) else None
+            if rewritten is None:
+                return ort.InferenceSession(str(path), options(), providers=["CPUExecutionProvider"])
+            model, self.signed_products[path.name] = rewritten
+            return ort.InferenceSession(model, options(path.parent), providers=["CPUExecutionProvider"])
+
         try:
-            self._encode: Any = ort.InferenceSession(
-                str(encoder_path), options, providers=["CPUExecutionProvider"]
-            )
-            self._step: Any = ort.InferenceSession(
-                str(step_path), options, providers=["CPUExecutionProvider"]
-            )
+            self._encode: Any = session(encoder_path)
+            self._step: Any = session(step_path)
             # contract 2 over a vocabulary subset, for bundles with a shortlist
-            self._shortlist: Any = (
-                None
-                if shortlist_path is None
-                else ort.InferenceSession(str(shortlist_path), options, providers=["CPUExecutionProvider"])
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
+            self._shortlist: Any = None if shortlist_path is None else session(shortlist_path)
+        except Exception as exc:  # onnxruntime and onnx raise their own exception types
             raise BundleError(f"not a loadable ONNX model ({exc})") from exc
         self._grow_run = _direct_run(self._step)
         self._shortlist_run = None if self._shortlist is None else _direct_run(self._shortlist)
