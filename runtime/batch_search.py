@@ -18,11 +18,12 @@ from pocketmt.runtime.beam_search import (
     SearchConfig,
     beam_step,
     best_finished,
+    candidate_columns,
     mask_log_probs,
     no_finite_candidate,
     single_row_hypothesis,
 )
-from pocketmt.runtime.step import F32, BatchStepModel
+from pocketmt.runtime.step import F32, I64, BatchStepModel
 
 
 @dataclass
@@ -54,10 +55,18 @@ def _greedy_advance(s: _Sentence, log_probs: F32, t: int, cfg: SearchConfig) -> 
     return [0]
 
 
-def _beam_advance(s: _Sentence, log_probs: F32, t: int, cfg: SearchConfig) -> list[int] | None:
+def _greedy_step(
+    s: _Sentence, log_probs: F32, t: int, cfg: SearchConfig, columns: I64 | None
+) -> list[int] | None:
+    return _greedy_advance(s, log_probs, t, cfg)
+
+
+def _beam_advance(
+    s: _Sentence, log_probs: F32, t: int, cfg: SearchConfig, columns: I64 | None
+) -> list[int] | None:
     """Sections 5.2-5.5 on the sentence's ``K`` rows, as ``section5_search`` takes one step."""
     stepped: tuple[list[int], list[list[int]], F32] | None = beam_step(
-        s.tokens, s.scores, log_probs, s.finished, t, cfg
+        s.tokens, s.scores, log_probs, s.finished, t, cfg, columns
     )
     if stepped is None:
         return None
@@ -73,8 +82,9 @@ def batch_search_steps(
     if not sources:
         return []
     k = cfg.beam_size
-    advance = _greedy_advance if k == 1 else _beam_advance
+    advance = _greedy_step if k == 1 else _beam_advance
     model.start_batch(sources, rows=k, pad_id=pad_id)
+    columns = candidate_columns(model)
     state = [_Sentence.start(k) for _ in sources]
     live = list(range(len(sources)))  # the batch's sentences, as indices into ``sources``
     for t in range(cfg.max_new_tokens):
@@ -84,7 +94,7 @@ def batch_search_steps(
         parents: list[int] = []
         for pos, j in enumerate(live):
             state[j].steps += 1
-            rows = advance(state[j], log_probs[pos * k : (pos + 1) * k], t, cfg)
+            rows = advance(state[j], log_probs[pos * k : (pos + 1) * k], t, cfg, columns(pos))
             if rows is not None:
                 kept.append(pos)
                 parents.extend(pos * k + row for row in rows)

@@ -6,12 +6,13 @@ phone implements the same page; keep the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from pocketmt.runtime.errors import BundleError
-from pocketmt.runtime.step import F32, StepModel
+from pocketmt.runtime.step import F32, I64, StepModel
 
 NEG_INF = np.float32(-np.inf)
 
@@ -155,13 +156,20 @@ def top_candidates(scores: F32, count: int) -> list[tuple[int, int, np.float32]]
 
 
 def advance_beam(
-    scores: F32, beam_tokens: list[list[int]], finished: list[Hypothesis], t: int, cfg: SearchConfig
+    scores: F32,
+    beam_tokens: list[list[int]],
+    finished: list[Hypothesis],
+    t: int,
+    cfg: SearchConfig,
+    columns: I64 | None = None,
 ) -> list[tuple[int, int, np.float32]] | None:
     """Sections 5.2-5.5 for one sentence at step ``t``: appends what finishes to ``finished`` and
-    returns the k (parent row, token, score) of the next beam, or None when the search stops."""
+    returns the k (parent row, token, score) of the next beam, or None when the search stops.
+    ``columns``: the ascending token ids that ``scores``' columns are (``beam_step``), else all."""
     k = cfg.beam_size
     next_rows: list[tuple[int, int, np.float32]] = []
-    for rank, (row, token, score) in enumerate(top_candidates(scores, 2 * k)):
+    for rank, (row, col, score) in enumerate(top_candidates(scores, 2 * k)):
+        token = col if columns is None else int(columns[col])
         if token == cfg.eos_id:
             # 5.3: an EOS candidate finishes only if it ranks within the beam
             if rank < k:
@@ -194,11 +202,16 @@ def beam_step(
     finished: list[Hypothesis],
     t: int,
     cfg: SearchConfig,
+    columns: I64 | None = None,
 ) -> tuple[list[int], list[list[int]], F32] | None:
     """One step of section 5 for one sentence's ``K`` rows: the parent rows, tokens and scores of the
-    next beam, or None once the search stopped (what finished is appended to ``finished``)."""
-    scores = beam_scores[:, None] + log_probs  # float32 + float32: float32, a new array
-    next_rows = advance_beam(scores, beam_tokens, finished, t, cfg)
+    next beam, or None once the search stopped (what finished is appended to ``finished``).
+    ``columns``: ascending ids outside which every log-prob is ``-inf`` (a shortlist's candidates,
+    ``candidate_ids``): the same step on those columns only. No candidate is lost (the others are never
+    candidates) and the order is kept (row by row, ids ascending: the flat-index order of 5.2)."""
+    chosen = log_probs if columns is None else log_probs[:, columns]
+    scores = beam_scores[:, None] + chosen  # float32 + float32: float32, a new array
+    next_rows = advance_beam(scores, beam_tokens, finished, t, cfg, columns)
     if next_rows is None:
         if not finished:  # 5.4 stopped with no survivors and nothing finished
             raise no_finite_candidate(t)
@@ -206,6 +219,15 @@ def beam_step(
     parents = [row for row, _, _ in next_rows]
     tokens = [beam_tokens[row] + [token] for row, token, _ in next_rows]
     return parents, tokens, np.asarray([s for _, _, s in next_rows], dtype=np.float32)
+
+
+def candidate_columns(model: StepModel) -> Callable[[int], I64 | None]:
+    """Per sentence of the model's batch (its position), the ids outside which its steps give ``-inf``
+    (``candidate_ids``, a shortlist's), or None where a step may give any id."""
+    found = getattr(model, "candidate_ids", None)
+    if found is None:
+        return lambda position: None
+    return found  # type: ignore[no-any-return]
 
 
 def best_finished(finished: list[Hypothesis]) -> Hypothesis:
@@ -229,6 +251,7 @@ def section5_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) 
     """Section 5 for any ``K``, one included (no greedy shortcut)."""
     k = cfg.beam_size
     model.start(source_ids, rows=k)
+    columns = candidate_columns(model)
     # 5.1: row 0 is the only live hypothesis at first; the others wait at -inf
     beam_scores = np.full((k,), NEG_INF, dtype=np.float32)
     beam_scores[0] = 0.0
@@ -237,7 +260,7 @@ def section5_search(model: StepModel, source_ids: list[int], cfg: SearchConfig) 
     for t in range(cfg.max_new_tokens):
         last = [toks[-1] if toks else cfg.start_id for toks in beam_tokens]
         log_probs = mask_log_probs(model.step(last), t, cfg)
-        stepped = beam_step(beam_tokens, beam_scores, log_probs, finished, t, cfg)
+        stepped = beam_step(beam_tokens, beam_scores, log_probs, finished, t, cfg, columns(0))
         if stepped is None:
             break
         parents, beam_tokens, beam_scores = stepped

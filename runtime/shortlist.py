@@ -152,6 +152,11 @@ class ShortlistedModel:
         out[:, self._union] = sub - lse
         return out
 
+    def candidate_ids(self, position: int) -> I64:
+        """The ascending ids that the rows of the batch's ``position``-th sentence can score (every
+        other id is ``-inf`` in its steps): the search looks at these columns only."""
+        return self._sets[position]
+
     def reorder(self, parents: list[int]) -> None:
         self.inner.reorder(parents)
 
@@ -164,9 +169,14 @@ class ShortlistedBatchModel(ShortlistedModel):
         self._begin(sources)
 
     def select_sentences(self, sentences: list[int]) -> None:
+        """The sentences that stay: their rows of the membership table, over the columns one of them
+        still uses (the union of their candidates, as ``_rebuild`` makes it, without rebuilding it)."""
         self.inner.select_sentences(sentences)
         self._sets = [self._sets[j] for j in sentences]
-        self._rebuild()
+        member = self._member[np.asarray(sentences, dtype=np.int64)]
+        used = member.any(axis=0)
+        self._union = self._union[used]
+        self._member = member[:, used]
 
 
 def with_shortlist(model: StepModel, shortlist: Shortlist | None, eos_id: int) -> StepModel:

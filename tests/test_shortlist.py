@@ -152,6 +152,14 @@ def test_steps_are_renormalized_over_each_sentences_own_candidates() -> None:
     assert np.all(np.isneginf(both[:2, 10])) and np.isfinite(both[:2, 20]).all()
     batch.select_sentences([1])
     assert np.allclose(batch.step([1, 1]), one, atol=1e-6)
+    # the sentences left keep the union of their own candidates, no column of the one that went
+    assert batch._union.tolist() == allowed and batch._member.tolist() == [[True] * len(allowed)]
+    three = ShortlistedBatchModel(_Fixed(vocab), sl, eos_id=0)
+    three.start_batch([[20], [10, 11], [20, 21]], rows=1, pad_id=29)
+    three.select_sentences([0, 2])
+    rebuilt = ShortlistedBatchModel(_Fixed(vocab), sl, eos_id=0)
+    rebuilt.start_batch([[20], [20, 21]], rows=1, pad_id=29)
+    assert np.array_equal(three._union, rebuilt._union) and np.array_equal(three._member, rebuilt._member)
     # ids a glossary requires are candidates of the next sentence started alone
     single.require([25])
     single.start([10], rows=1)
@@ -269,3 +277,27 @@ def test_an_altered_shortlist_file_is_refused(shortlist_bundle: Path, tmp_path: 
     (bundle / SHORTLIST_FILE).write_bytes(bytes(data))
     with pytest.raises(BundleError, match=SHORTLIST_FILE):
         Translator(bundle, "onnx")
+
+
+def test_the_search_on_the_candidates_columns_equals_it_on_the_whole_vocabulary(
+    shortlist_bundle: Path, sentences: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``candidate_ids``: beam search reads only a sentence's candidate columns; every other id is
+    ``-inf``, so the hypotheses and their scores are those of the search over all ids."""
+    import importlib
+
+    from pocketmt.runtime.translator import TranslateOptions, Translator
+
+    modules = [importlib.import_module(f"pocketmt.runtime.{m}") for m in ("beam_search", "batch_search")]
+    tr = Translator(shortlist_bundle, "onnx")
+    opts = TranslateOptions(beam_size=BEAM)
+    texts = sentences[:30]
+    runs = []
+    for whole in (False, True):
+        if whole:
+            for module in modules:
+                monkeypatch.setattr(module, "candidate_columns", lambda model: lambda position: None)
+        one = [(r.token_ids, r.score) for r in tr.translate(texts, opts, batch_size=1)]
+        many = [(r.token_ids, r.score) for r in tr.translate(texts, opts, batch_size=8)]
+        runs.append((one, many))
+    assert runs[0] == runs[1]
