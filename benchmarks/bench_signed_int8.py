@@ -39,22 +39,12 @@ def _lines(path: Path, limit: int) -> list[str]:
 
 
 def _translator(bundle_path: Path, signed: bool) -> Any:
-    from pocketmt.runtime.backends import onnx_backend as ob
+    from pocketmt.runtime.backends.onnx_backend import open_graphs
     from pocketmt.runtime.bundle import Bundle
     from pocketmt.runtime.translator import Translator
 
     bundle = Bundle.open(bundle_path)
-    section = bundle.manifest.graphs["onnx"]
-    graphs = ob.OnnxGraphs(
-        bundle.file(section.encode),
-        bundle.file(section.decode_step),
-        threads=1,
-        dequantize_at_load=section.dequantize_at_load,
-        step_contract=section.step_contract,
-        shortlist_path=ob.shortlist_step_path(bundle, section),
-        encode_one_sentence=section.encode_one_sentence,
-        signed_int8=signed,
-    )
+    graphs = open_graphs(bundle, threads=1, signed_int8=signed)
     return Translator(bundle, "onnx", graphs=graphs, check_integrity=False)
 
 

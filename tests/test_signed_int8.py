@@ -61,18 +61,7 @@ def int8_bundle(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 def _graphs(bundle: Path, signed: bool) -> onnx_backend.OnnxGraphs:
     from pocketmt.runtime.bundle import Bundle
 
-    opened = Bundle.open(bundle)
-    section = opened.manifest.graphs["onnx"]
-    return onnx_backend.OnnxGraphs(
-        opened.file(section.encode),
-        opened.file(section.decode_step),
-        threads=1,
-        dequantize_at_load=section.dequantize_at_load,
-        step_contract=section.step_contract,
-        shortlist_path=onnx_backend.shortlist_step_path(opened, section),
-        encode_one_sentence=section.encode_one_sentence,
-        signed_int8=signed,
-    )
+    return onnx_backend.open_graphs(Bundle.open(bundle), threads=1, signed_int8=signed)
 
 
 def _products(path: Path) -> int:

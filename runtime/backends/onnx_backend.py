@@ -242,9 +242,12 @@ def shortlist_step_path(bundle: Bundle, section: OnnxSection) -> Path | None:
     return path
 
 
-def open_graphs(bundle: Bundle, threads: int = 0, shortlist: bool = True) -> OnnxGraphs:
+def open_graphs(
+    bundle: Bundle, threads: int = 0, shortlist: bool = True, signed_int8: bool | None = None
+) -> OnnxGraphs:
     """The bundle's ONNX graphs (``manifest.graphs["onnx"]``) in ONNX Runtime sessions (``threads``
-    intra-op threads, 0: ONNX Runtime's default; ``shortlist=False`` leaves out the shortlist step)."""
+    intra-op threads, 0: ONNX Runtime's default; ``shortlist=False`` leaves out the shortlist step;
+    ``signed_int8`` as ``OnnxGraphs`` takes it)."""
     section = bundle.manifest.graphs["onnx"]
     assert isinstance(section, OnnxSection)
     graphs = OnnxGraphs(
@@ -255,6 +258,7 @@ def open_graphs(bundle: Bundle, threads: int = 0, shortlist: bool = True) -> Onn
         step_contract=section.step_contract,
         shortlist_path=shortlist_step_path(bundle, section) if shortlist else None,
         encode_one_sentence=section.encode_one_sentence,
+        signed_int8=signed_int8,
     )
     # a manifest whose sizes or limits these graphs contradict is refused before anything runs
     check_graph_shapes(
