@@ -42,8 +42,11 @@ class _Sentence:
         return cls([[] for _ in range(k)], scores)
 
 
-def _greedy_advance(s: _Sentence, log_probs: F32, t: int, cfg: SearchConfig) -> list[int] | None:
-    """Section 4's step on the sentence's one row: the parent rows (``[0]``), or None once it stopped."""
+def _greedy_advance(
+    s: _Sentence, log_probs: F32, t: int, cfg: SearchConfig, columns: I64 | None = None
+) -> list[int] | None:
+    """Section 4's step on the sentence's one row: the parent rows (``[0]``), or None once it stopped.
+    (``columns`` is not needed: a row's first maximum is the same over the candidates or over all.)"""
     best = int(np.argmax(log_probs[0]))  # first maximum: lowest id wins ties
     if log_probs[0, best] == NEG_INF:
         raise no_finite_candidate(t)
@@ -53,12 +56,6 @@ def _greedy_advance(s: _Sentence, log_probs: F32, t: int, cfg: SearchConfig) -> 
         s.finished.append(single_row_hypothesis(s.tokens[0], s.scores[0], cfg))
         return None
     return [0]
-
-
-def _greedy_step(
-    s: _Sentence, log_probs: F32, t: int, cfg: SearchConfig, columns: I64 | None
-) -> list[int] | None:
-    return _greedy_advance(s, log_probs, t, cfg)
 
 
 def _beam_advance(
@@ -82,7 +79,7 @@ def batch_search_steps(
     if not sources:
         return []
     k = cfg.beam_size
-    advance = _greedy_step if k == 1 else _beam_advance
+    advance = _greedy_advance if k == 1 else _beam_advance
     model.start_batch(sources, rows=k, pad_id=pad_id)
     columns = candidate_columns(model)
     state = [_Sentence.start(k) for _ in sources]
